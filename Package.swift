@@ -1,0 +1,50 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "lockpool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "check", targets: ["resource-check"]),
+        .executable(name: "in", targets: ["resource-in"]),
+        .executable(name: "out", targets: ["resource-out"]),
+        .library(name: "LockPool", targets: ["LockPool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .target(name: "Git", dependencies: ["CLibgit2"], swiftSettings: upcoming),
+        .target(
+            name: "LockPool",
+            dependencies: ["Git", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
+        .target(
+            name: "ConcourseResource",
+            dependencies: ["LockPool", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
+        .executableTarget(name: "resource-check", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
+        .executableTarget(name: "resource-in", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
+        .executableTarget(name: "resource-out", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
+        .target(
+            name: "TestSupport", dependencies: [], path: "Tests/TestSupport",
+            swiftSettings: upcoming),
+        .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: upcoming),
+        .testTarget(
+            name: "LockPoolTests",
+            dependencies: ["LockPool", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "ConcourseResourceTests",
+            dependencies: ["ConcourseResource", "TestSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport", "resource-check", "resource-in", "resource-out"],
+            swiftSettings: upcoming),
+    ]
+)

@@ -1,0 +1,20 @@
+#ifndef LOCKPOOL_CLIBGIT2_SHIM_H
+#define LOCKPOOL_CLIBGIT2_SHIM_H
+#include <git2.h>
+
+/* git_libgit2_opts is variadic, which Swift cannot call; these wrappers fix the argument types. */
+static inline int lockpool_git_set_search_path(int level, const char *path) {
+    return git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, level, path);
+}
+static inline int lockpool_git_set_owner_validation(int enabled) {
+    return git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, enabled);
+}
+static inline int lockpool_git_set_timeouts(int connect_ms) {
+#ifdef GIT_OPT_SET_SERVER_CONNECT_TIMEOUT
+    return git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, connect_ms);
+#else
+    (void)connect_ms;
+    return 0;
+#endif
+}
+#endif

@@ -1,0 +1,26 @@
+import Git
+import LockPool
+
+/// The `check` step: the commits that touch the pool, oldest first (SPEC §4.4).
+public enum CheckCommand {
+    /// Runs `check` and returns its stdout.
+    ///
+    /// - Throws: `ResourceError` for a bad request, `LockPoolError` for repository failures.
+    public static func run(_ context: ResourceContext) async throws -> [UInt8] {
+        let request = try context.decoded(RequestDecoder.decodeCheck(context.stdin))
+        let configuration = request.source.poolConfiguration(
+            environment: context.environment, tool: ResourceContext.tool, readsBuild: false)
+        let client = LockPoolClient(configuration: configuration)
+        let printer = ProgressPrinter(write: context.writeError)
+        let versions = try await client.withFreshTip(
+            clock: ContinuousClock(), events: printer.handle, logger: context.logger
+        ) { cache, tip in
+            let history = PoolHistory(repository: cache.repository, pool: configuration.pool)
+            if let ref = request.version, let version = ObjectID(hex: ref), try history.isOnBranch(version, tip: tip) {
+                return Array(try history.commitsTouchingPool(from: tip, downTo: version).map(\.id).reversed())
+            }
+            return try history.commitsTouchingPool(from: tip, limit: 1).map(\.id)
+        }
+        return encodeLine(versions.map { VersionJSON(ref: $0.hex) })
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Git
+import LockPool
+
+/// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref` (SPEC §4.3).
+public enum InCommand {
+    /// Runs `in` into `context.arguments[1]` and returns its stdout.
+    ///
+    /// - Throws: `ResourceError`, `LockPoolError`.
+    public static func run(_ context: ResourceContext) async throws -> [UInt8] {
+        let destination = context.arguments[1]
+        let request = try context.decoded(RequestDecoder.decodeIn(context.stdin))
+        let configuration = request.source.poolConfiguration(
+            environment: context.environment, tool: ResourceContext.tool, readsBuild: false)
+        let pool = configuration.pool
+        let branch = configuration.branch
+        if request.depth > 0 && !Libgit2Version.current.supportsShallowFetch {
+            context.writeError("depth is not supported by this libgit2; fetching full history\n")
+        }
+        let client = LockPoolClient(configuration: configuration)
+        let printer = ProgressPrinter(write: context.writeError)
+        return try await client.withFreshTip(clock: ContinuousClock(), events: printer.handle, logger: context.logger) {
+            cache, tip in
+            let repository = cache.repository
+            let history = PoolHistory(repository: repository, pool: pool)
+            var version = tip
+            if let ref = request.version {
+                guard let id = ObjectID(hex: ref), try history.isOnBranch(id, tip: tip) else {
+                    throw LockPoolError.versionNotOnBranch(ref: ref, branch: branch)
+                }
+                version = id
+            }
+            guard try !history.commitsTouchingPool(from: version, limit: 1).isEmpty else {
+                throw LockPoolError.noHistory(pool: pool, ref: version.hex)
+            }
+            var subject: (lock: String, commit: Commit)?
+            try repository.walkFirstParents(from: version) { id in
+                let commit = try repository.commit(id)
+                if let lock = try history.changedLocks(in: commit).first {
+                    subject = (lock, commit)
+                    return false
+                }
+                return true
+            }
+            guard let subject else {
+                try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
+                context.writeError("no lock has changed in pool '\(pool)' at or before \(version.short)\n")
+                return encodeLine(StepOutput(version: version, lock: nil, pool: pool))
+            }
+            let lock = subject.lock
+            let snapshot = try PoolSnapshot(repository: repository, commit: version, pool: pool)
+            let state = snapshot.state(of: lock)
+            if state == .claimed || state == .both, try history.claimChanged(of: lock, after: version, tip: tip) {
+                throw LockPoolError.noLongerAcquired
+            }
+            try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
+            guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else {
+                context.writeError("lock does not exist\n")
+                return encodeLine(StepOutput(version: version, lock: lock, pool: pool))
+            }
+            try write(Array((lock + "\n").utf8), to: destination, named: "name")
+            try write(try repository.blob(entry.id), to: destination, named: "metadata")
+            if state == .claimed, try history.claimCommit(of: lock, at: version)?.id == version {
+                try write(Array((version.hex + "\n").utf8), to: destination, named: "claim_ref")
+            }
+            return encodeLine(StepOutput(version: version, lock: lock, pool: pool))
+        }
+    }
+
+    /// Writes the repository, checked out detached at `version`, with `origin` set to the URI without userinfo.
+    private static func writeRepository(
+        cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, to destination: String
+    ) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+            let repository = try Repository.create(at: destination, bare: false)
+            try repository.setRemote("origin", url: configuration.remoteURL)
+            _ = try repository.fetch(
+                branch: configuration.branch, from: cache.path,
+                into: "refs/remotes/origin/\(configuration.branch)", options: RemoteOptions())
+            try repository.checkoutDetached(version)
+        } catch let error as GitError {
+            throw ResourceError.destination(error.message)
+        } catch {
+            throw ResourceError.destination("\(error)")
+        }
+    }
+
+    private static func write(_ bytes: [UInt8], to directory: String, named name: String) throws {
+        let path = (directory as NSString).appendingPathComponent(name)
+        try? FileManager.default.removeItem(atPath: path)
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw ResourceError.destination("cannot write \(name)")
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Git
+import LockPool
+
+/// The `out` step: one pool operation per put (SPEC §4.1).
+public enum OutCommand {
+    /// Runs `out` with the build's source directory `context.arguments[1]` and returns its stdout.
+    ///
+    /// - Throws: `ResourceError`, `LockPoolError`.
+    public static func run(_ context: ResourceContext) async throws -> [UInt8] {
+        let sourceDirectory = context.arguments[1]
+        let request = try context.decoded(RequestDecoder.decodeOut(context.stdin))
+        let configuration = request.source.poolConfiguration(
+            environment: context.environment, tool: ResourceContext.tool, readsBuild: true)
+        let operation = try poolOperation(request.params, in: sourceDirectory)
+        let printer = ProgressPrinter(write: context.writeError)
+        let result = try await LockPoolClient(configuration: configuration).perform(
+            operation, timeout: request.params.timeout, clock: ContinuousClock(), interruption: context.interruption,
+            events: printer.handle, logger: context.logger)
+        return encodeLine(StepOutput(version: result.version, lock: result.lock, pool: configuration.pool))
+    }
+
+    /// Reads the step directory's files and builds the pool operation.
+    static func poolOperation(_ params: OutParams, in sourceDirectory: String) throws -> PoolOperation {
+        let lease = params.lease
+        switch params.operation {
+        case .acquire: return .acquire(lease: lease)
+        case .claim(let lock): return .claim(lock: lock, lease: lease)
+        case .release(let directory):
+            let step = StepDirectory(sourceDirectory, directory)
+            return .release(lock: try step.name(), fence: try step.claimRef())
+        case .remove(let directory):
+            let step = StepDirectory(sourceDirectory, directory)
+            return .remove(lock: try step.name(), fence: try step.claimRef())
+        case .add(let directory):
+            let step = StepDirectory(sourceDirectory, directory)
+            return .add(lock: try step.name(), content: try step.metadata(), claimed: false, lease: nil)
+        case .addClaimed(let directory):
+            let step = StepDirectory(sourceDirectory, directory)
+            return .add(lock: try step.name(), content: try step.metadata(), claimed: true, lease: lease)
+        case .update(let directory):
+            let step = StepDirectory(sourceDirectory, directory)
+            return .update(lock: try step.name(), content: try step.metadata())
+        case .check(let directory): return .check(lock: try StepDirectory(sourceDirectory, directory).name())
+        case .checkUnclaimed(let directory):
+            return .checkUnclaimed(lock: try StepDirectory(sourceDirectory, directory).name())
+        }
+    }
+}
+
+/// A step directory inside the `out` source directory: `name`, `metadata` and optionally `claim_ref`.
+struct StepDirectory {
+    let path: String
+
+    init(_ sourceDirectory: String, _ directory: String) {
+        path = (sourceDirectory as NSString).appendingPathComponent(directory)
+    }
+
+    private func read(_ file: String) throws(FileReadError) -> [UInt8]? {
+        let filePath = (path as NSString).appendingPathComponent(file)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: filePath, isDirectory: &isDirectory) else { return nil }
+        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: filePath) else {
+            throw FileReadError(description: "\(filePath) is not a readable file")
+        }
+        return Array(data)
+    }
+
+    private struct FileReadError: Error { let description: String }
+
+    private func missing(_ file: String) -> String {
+        "open \((path as NSString).appendingPathComponent(file)): no such file or directory"
+    }
+
+    func name() throws -> String {
+        let bytes: [UInt8]
+        do {
+            guard let read = try read("name") else { throw ResourceError.nameFile(missing("name")) }
+            bytes = read
+        } catch let error as FileReadError { throw ResourceError.nameFile(error.description) }
+        switch NameRule.lockName(fromFile: bytes) {
+        case .success(let name): return name
+        case .failure(let problem): throw ResourceError.nameFile(problem.description)
+        }
+    }
+
+    func metadata() throws -> [UInt8] {
+        do {
+            guard let bytes = try read("metadata") else { throw ResourceError.metadataFile(missing("metadata")) }
+            return bytes
+        } catch let error as FileReadError { throw ResourceError.metadataFile(error.description) }
+    }
+
+    func claimRef() throws -> ObjectID? {
+        let bytes: [UInt8]?
+        do { bytes = try read("claim_ref") } catch { throw ResourceError.claimRefFile(error.description) }
+        guard let bytes else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.isEmpty { return nil }
+        guard let id = ObjectID(hex: text) else {
+            throw ResourceError.claimRefFile("\(NameRule.jsonQuoted(text)) is not a full commit id")
+        }
+        return id
+    }
+}

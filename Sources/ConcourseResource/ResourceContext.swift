@@ -1,0 +1,45 @@
+import LockPool
+import Logging
+
+/// What a resource step gets from its process: argv, environment, stdin and a way to write stderr.
+public struct ResourceContext: Sendable {
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var stdin: [UInt8]
+    /// Appends text to stderr.
+    public var writeError: @Sendable (String) -> Void
+    public var interruption: Interruption
+    public var logger: Logger
+
+    public init(
+        arguments: [String], environment: [String: String], stdin: [UInt8],
+        writeError: @escaping @Sendable (String) -> Void, interruption: Interruption = Interruption(), logger: Logger
+    ) {
+        self.arguments = arguments
+        // An empty variable counts as unset.
+        self.environment = environment.filter { !$0.value.isEmpty }
+        self.stdin = stdin
+        self.writeError = writeError
+        self.interruption = interruption
+        self.logger = logger
+    }
+
+    /// The `Lock-Tool` trailer for the resource.
+    static var tool: String { "lockpool \(LockPoolVersion.current) (resource)" }
+
+    func printWarnings(_ warnings: [String]) {
+        for warning in warnings { writeError(warning + "\n") }
+    }
+
+    func decoded<R>(_ result: Result<Decoded<R>, RequestProblems>) throws -> R {
+        switch result {
+        case .success(let decoded):
+            printWarnings(decoded.warnings)
+            return decoded.request
+        case .failure(let problems):
+            printWarnings(problems.warnings)
+            for line in problems.errors.dropLast() { writeError(line + "\n") }
+            throw ResourceError.invalidRequest(problems)
+        }
+    }
+}

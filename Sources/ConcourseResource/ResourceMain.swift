@@ -1,0 +1,70 @@
+import Dispatch
+import Foundation
+import LockPool
+import Logging
+
+/// The entry point shared by the `check`, `in` and `out` executables.
+public enum ResourceMain {
+    /// Which executable is running.
+    public enum Step: String, Sendable { case check, `in`, out }
+
+    /// Runs `step` in this process: reads stdin, writes one JSON document to stdout on success, logs to stderr,
+    /// and returns the exit status (0 or 1).
+    public static func run(_ step: Step) async -> Int32 {
+        let writeError: @Sendable (String) -> Void = { text in FileHandle.standardError.write(Data(text.utf8)) }
+        let arguments = CommandLine.arguments
+        if step != .check && arguments.count < 2 {
+            writeError("usage: \(step.rawValue) <\(step == .in ? "destination" : "source")>\n")
+            return 1
+        }
+        var logger = Logger(label: "lockpool.\(step.rawValue)")
+        logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOCKPOOL_LOG_LEVEL"] ?? "") ?? .warning
+        let interruption = Interruption()
+        let signalSources = installSignalHandlers(interruption, writeError: writeError)
+        defer { signalSources.forEach { $0.cancel() } }
+        let stdin = Array(FileHandle.standardInput.readDataToEndOfFile())
+        let context = ResourceContext(
+            arguments: arguments, environment: ProcessInfo.processInfo.environment, stdin: stdin,
+            writeError: writeError, interruption: interruption, logger: logger)
+        do {
+            let output: [UInt8] =
+                switch step {
+                case .check: try await CheckCommand.run(context)
+                case .in: try await InCommand.run(context)
+                case .out: try await OutCommand.run(context)
+                }
+            FileHandle.standardOutput.write(Data(output))
+            return 0
+        } catch {
+            let secrets = (try? RequestDecoder.decodeCheck(stdin).get().request.source.secrets) ?? []
+            writeError("error: \(redact(String(describing: error), secrets))\n")
+            return 1
+        }
+    }
+
+    /// SIGTERM and SIGINT (a Concourse abort): outside a push, stop at once; during a push, let the operation
+    /// finish and undo a won claim.
+    private static func installSignalHandlers(
+        _ interruption: Interruption, writeError: @escaping @Sendable (String) -> Void
+    ) -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if interruption.signalReceived() == .exitNow {
+                    writeError("error: interrupted; nothing was changed\n")
+                    exit(1)
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+}
+
+/// Replaces each non-empty secret in `text` with `****`.
+func redact(_ text: String, _ secrets: [String]) -> String {
+    var text = text
+    for secret in secrets where !secret.isEmpty { text = text.replacing(secret, with: "****") }
+    return text
+}

@@ -1,0 +1,42 @@
+import CLibgit2
+
+/// Process-wide libgit2 setup: runs `git_libgit2_init` once and is never shut down.
+enum Libgit2 {
+    /// Runs `git_libgit2_init` and the process-wide options exactly once.
+    static func initializeOnce() { _ = initialized }
+
+    private static let initialized: Void = {
+        git_libgit2_init()
+        // lockpool ignores the user's and the system's git configuration: an image's ~/.gitconfig changes nothing.
+        for level in [GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA] {
+            _ = lockpool_git_set_search_path(Int32(level.rawValue), "")
+        }
+        // Caches live in TMPDIR, possibly created by another uid in a shared container.
+        _ = lockpool_git_set_owner_validation(0)
+    }()
+}
+
+/// The version of the libgit2 library linked at run time.
+public struct Libgit2Version: Sendable, Comparable, CustomStringConvertible {
+    public let major: Int
+    public let minor: Int
+    public let patch: Int
+
+    /// The running library's version. Calls `git_libgit2_version`.
+    public static var current: Libgit2Version {
+        var major: Int32 = 0
+        var minor: Int32 = 0
+        var patch: Int32 = 0
+        git_libgit2_version(&major, &minor, &patch)
+        return Libgit2Version(major: Int(major), minor: Int(minor), patch: Int(patch))
+    }
+
+    /// Whether shallow fetches (`depth`) are available: libgit2 1.7 and later.
+    public var supportsShallowFetch: Bool { self >= Libgit2Version(major: 1, minor: 7, patch: 0) }
+
+    public var description: String { "\(major).\(minor).\(patch)" }
+
+    public static func < (lhs: Libgit2Version, rhs: Libgit2Version) -> Bool {
+        (lhs.major, lhs.minor, lhs.patch) < (rhs.major, rhs.minor, rhs.patch)
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+
+/// An operation that changes a pool, as named in the `Lock-Operation` trailer.
+public enum LockOperation: String, Sendable, CaseIterable {
+    /// Claim any unclaimed lock of the pool.
+    case acquire
+    /// Claim a named lock.
+    case claim
+    /// Move a claimed lock back to unclaimed.
+    case release
+    /// Create a lock as unclaimed.
+    case add
+    /// Create a lock as claimed.
+    case addClaimed = "add_claimed"
+    /// Delete a claimed lock.
+    case remove
+    /// Replace an unclaimed lock's content, or add it as unclaimed.
+    case update
+
+    /// The lock's state after a commit of this operation: `claimed`, `unclaimed` or `removed`.
+    public var stateAfter: String {
+        switch self {
+        case .acquire, .claim, .addClaimed: "claimed"
+        case .release, .add, .update: "unclaimed"
+        case .remove: "removed"
+        }
+    }
+
+    /// The subject verb of this operation.
+    ///
+    /// `update` of a lock that does not exist yet writes `adding unclaimed` instead (SPEC §5); the caller decides.
+    public var verb: String {
+        switch self {
+        case .acquire, .claim: "claiming"
+        case .release: "unclaiming"
+        case .add: "adding unclaimed"
+        case .addClaimed: "adding claimed"
+        case .remove: "removing"
+        case .update: "updating"
+        }
+    }
+}
+
+/// The message of a commit that changes one lock: Pix4D-form subject, optional `Build URL:` paragraph and schema-1
+/// trailers (SPEC §5).
+///
+/// Values are inserted verbatim; control characters (U+0000–U+001F, U+007F) become a space, so the subject stays one
+/// line and every trailer stays one trailer. Empty strings count as unknown.
+public struct CommitMessage: Sendable, Equatable {
+    /// The subject verb: `claiming`, `unclaiming`, `removing`, `adding unclaimed`, `adding claimed` or `updating`.
+    public var verb: String
+    /// The operation, for the `Lock-Operation` trailer.
+    public var operation: LockOperation
+    /// The pool name.
+    public var pool: String
+    /// The lock name.
+    public var lock: String
+    /// The lock's state after the commit: `claimed`, `unclaimed` or `removed`.
+    public var stateAfter: String
+    /// The claim commit whose claim this commit ends (`Lock-Claim`; release and remove).
+    public var claimCommit: String?
+    /// When the lease ends (`Lease-Expires`), written as RFC 3339 UTC to the second.
+    public var leaseExpires: Date?
+    /// The build making the commit.
+    public var build: BuildInfo
+    /// The tool and its face, such as `lockpool 0.1.0 (resource)` (`Lock-Tool`).
+    public var tool: String
+    /// 32 lower-case hexadecimal digits, fresh for every commit created (`Lock-Nonce`).
+    public var nonce: String
+
+    /// Creates a message; `stateAfter` and `verb` default to the operation's own.
+    public init(
+        verb: String? = nil, operation: LockOperation, pool: String, lock: String, stateAfter: String? = nil,
+        claimCommit: String? = nil, leaseExpires: Date? = nil, build: BuildInfo = .none, tool: String,
+        nonce: String = CommitMessage.freshNonce()
+    ) {
+        self.verb = verb ?? operation.verb
+        self.operation = operation
+        self.pool = pool
+        self.lock = lock
+        self.stateAfter = stateAfter ?? operation.stateAfter
+        self.claimCommit = claimCommit
+        self.leaseExpires = leaseExpires
+        self.build = build
+        self.tool = tool
+        self.nonce = nonce
+    }
+
+    /// The subject prefix, with its trailing space: `TEAM/PIPELINE/JOB build NAME `, else `one-off build ID `, else
+    /// empty.
+    ///
+    /// Instance vars never enter the subject; they would break the team/pipeline/job split reapers rely on.
+    public var subjectPrefix: String {
+        if let team = known(build.team), let pipeline = known(build.pipeline), let job = known(build.job),
+            let name = known(build.name)
+        {
+            return "\(team)/\(pipeline)/\(job) build \(name) "
+        }
+        if let id = known(build.id) { return "one-off build \(id)  " }
+        return ""
+    }
+
+    /// The subject line: `<prefix><verb>: <lock>`.
+    public var subject: String { subjectPrefix + oneLine(verb) + ": " + oneLine(lock) }
+
+    /// The schema-1 trailers in SPEC §5.1 order, unknown values left out.
+    ///
+    /// A trailer cannot carry surrounding whitespace (`git interpret-trailers` trims it), so values are trimmed, and
+    /// an optional value that is then empty is left out.
+    public var trailers: [(key: String, value: String)] {
+        let candidates: [(String, String?)] = [
+            ("Lock-Schema", "1"), ("Lock-Operation", operation.rawValue), ("Lock-Pool", pool), ("Lock-Name", lock),
+            ("Lock-State", stateAfter), ("Lock-Claim", claimCommit),
+            ("Lease-Expires", leaseExpires.map(CommitMessage.timestamp)), ("Build-Team", build.team),
+            ("Build-Pipeline", build.pipeline), ("Build-Job", build.job), ("Build-Name", build.name),
+            ("Build-Id", build.id), ("Build-Pipeline-Instance-Vars", build.instanceVars), ("Build-URL", build.url),
+            ("Lock-Tool", tool), ("Lock-Nonce", nonce),
+        ]
+        return candidates.compactMap { key, value in
+            guard let value = known(value), let first = value.firstIndex(where: { $0 != " " }),
+                let last = value.lastIndex(where: { $0 != " " })
+            else { return nil }
+            return (key, String(value[first...last]))
+        }
+    }
+
+    /// The exact message text of SPEC §5, ending with a single newline.
+    ///
+    /// - Returns: the subject, a blank line, `Build URL: <url>` and a blank line when the URL is known, then the
+    ///   trailers one per line.
+    public func rendered() -> String {
+        var text = subject + "\n\n"
+        if let url = known(build.url) { text += "Build URL: \(url)\n\n" }
+        for trailer in trailers { text += "\(trailer.key): \(trailer.value)\n" }
+        return text
+    }
+
+    /// A fresh nonce: 128 bits from `SystemRandomNumberGenerator` as 32 lower-case hexadecimal digits.
+    public static func freshNonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return hex(generator.next()) + hex(generator.next())
+    }
+
+    /// `date` as RFC 3339 UTC to the second, such as `2026-05-02T14:00:00Z`; fractions of a second are dropped.
+    public static func timestamp(_ date: Date) -> String {
+        let whole = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+        return whole.formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// The value with control characters replaced by spaces, or `nil` when it is absent or empty.
+    private func known(_ value: String?) -> String? {
+        guard let value, !value.isEmpty else { return nil }
+        return oneLine(value)
+    }
+
+    private func oneLine(_ value: String) -> String {
+        guard value.unicodeScalars.contains(where: CommitMessage.isControl) else { return value }
+        var scalars = String.UnicodeScalarView()
+        for scalar in value.unicodeScalars { scalars.append(CommitMessage.isControl(scalar) ? " " : scalar) }
+        return String(scalars)
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || scalar.value == 0x7F }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Git
+
+/// What to do on one tip.
+enum Decision {
+    /// Make one commit with these tree updates.
+    case change(lock: String, updates: [TreeUpdate], message: CommitMessage, stateAfter: LockState)
+    /// Nothing to push: a no-op add/update or a satisfied check; `version` is the last change of the lock.
+    case done(lock: String, version: ObjectID)
+    /// Not possible now; poll again. `locks` are the ones whose holders the waiting line names.
+    case wait(locks: [String], waitingForClaim: Bool)
+}
+
+/// Decides an operation on a fresh tip (SPEC §4.1).
+struct Decider {
+    let configuration: PoolConfiguration
+    let repository: Repository
+    let snapshot: PoolSnapshot
+    let now: Date
+    var warn: (String) -> Void
+
+    var pool: String { configuration.pool }
+    var history: PoolHistory { PoolHistory(repository: repository, pool: pool) }
+
+    func decide(_ operation: PoolOperation) throws -> Decision {
+        guard snapshot.exists else { throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch) }
+        switch operation {
+        case .acquire(let lease):
+            for lock in snapshot.doubleLocks {
+                warn("lock '\(lock)' is both claimed and unclaimed in pool '\(pool)'; skipping it")
+            }
+            var generator = SystemRandomNumberGenerator()
+            guard let lock = snapshot.freeLocks.randomElement(using: &generator) else {
+                return .wait(locks: snapshot.heldLocks, waitingForClaim: false)
+            }
+            return try move(lock, operation: .acquire, lease: lease)
+        case .claim(let lock, let lease):
+            switch try namedState(lock) {
+            case .unclaimed: return try move(lock, operation: .claim, lease: lease)
+            default: return .wait(locks: [lock], waitingForClaim: false)
+            }
+        case .release(let lock, let fence), .remove(let lock, let fence):
+            let isRelease = if case .release = operation { true } else { false }
+            switch try namedState(lock) {
+            case .claimed: break
+            default:
+                if !isRelease { throw LockPoolError.removeUnclaimed(lock: lock, pool: pool) }
+                let released = try history.releaseCommit(of: lock, at: snapshot.commit)
+                throw LockPoolError.notClaimed(
+                    lock: lock, pool: pool,
+                    releasedBy: released.map { "\(PoolHistory.holder(of: $0).description) in \($0.id.short)" })
+            }
+            let claim = try history.claimCommit(of: lock, at: snapshot.commit)
+            if let fence, claim?.id != fence {
+                throw LockPoolError.fenceBroken(
+                    lock: lock, pool: pool,
+                    holder: claim.map { PoolHistory.holder(of: $0).description } ?? "an unknown holder",
+                    current: claim?.id ?? snapshot.commit, fence: fence)
+            }
+            let entry = snapshot.claimed[lock]!
+            if isRelease {
+                return .change(
+                    lock: lock,
+                    updates: [
+                        .remove(path: "\(pool)/claimed/\(lock)"),
+                        .upsert(path: "\(pool)/unclaimed/\(lock)", id: entry.id, mode: entry.mode),
+                    ],
+                    message: message(.release, verb: "unclaiming", lock: lock, state: "unclaimed", claim: claim?.id),
+                    stateAfter: .unclaimed)
+            }
+            return .change(
+                lock: lock, updates: [.remove(path: "\(pool)/claimed/\(lock)")],
+                message: message(.remove, verb: "removing", lock: lock, state: "removed", claim: claim?.id),
+                stateAfter: .absent)
+        case .add(let lock, let content, let claimed, let lease):
+            let blob = Repository.hashBlob(content)
+            let state = snapshot.state(of: lock)
+            switch (state, claimed) {
+            case (.both, _): throw LockPoolError.lockInBothStates(lock: lock, pool: pool)
+            case (.absent, _):
+                let id = try repository.createBlob(content)
+                let directory = claimed ? "claimed" : "unclaimed"
+                return .change(
+                    lock: lock, updates: [.upsert(path: "\(pool)/\(directory)/\(lock)", id: id, mode: 0o100644)],
+                    message: message(
+                        claimed ? .addClaimed : .add, verb: claimed ? "adding claimed" : "adding unclaimed", lock: lock,
+                        state: directory, lease: lease),
+                    stateAfter: claimed ? .claimed : .unclaimed)
+            case (.unclaimed, false):
+                guard snapshot.unclaimed[lock]?.id == blob else {
+                    throw LockPoolError.existsWithOtherContent(lock: lock, pool: pool)
+                }
+                return try noOp(lock)
+            case (.claimed, true):
+                guard snapshot.claimed[lock]?.id == blob else { throw LockPoolError.existsClaimed(lock: lock, pool: pool) }
+                return try noOp(lock)
+            case (.claimed, false): throw LockPoolError.existsClaimed(lock: lock, pool: pool)
+            case (.unclaimed, true): throw LockPoolError.existsUnclaimed(lock: lock, pool: pool)
+            }
+        case .update(let lock, let content):
+            switch snapshot.state(of: lock) {
+            case .both: throw LockPoolError.lockInBothStates(lock: lock, pool: pool)
+            case .claimed: return .wait(locks: [lock], waitingForClaim: false)
+            case .unclaimed where snapshot.unclaimed[lock]?.id == Repository.hashBlob(content): return try noOp(lock)
+            case .unclaimed, .absent:
+                let isNew = snapshot.state(of: lock) == .absent
+                let id = try repository.createBlob(content)
+                return .change(
+                    lock: lock, updates: [.upsert(path: "\(pool)/unclaimed/\(lock)", id: id, mode: 0o100644)],
+                    message: message(.update, verb: isNew ? "adding unclaimed" : "updating", lock: lock, state: "unclaimed"),
+                    stateAfter: .unclaimed)
+            }
+        case .check(let lock):
+            switch try namedState(lock) {
+            case .claimed: return .wait(locks: [lock], waitingForClaim: false)
+            default: return .done(lock: lock, version: try lastChange(lock))
+            }
+        case .checkUnclaimed(let lock):
+            switch try namedState(lock) {
+            case .claimed: return .done(lock: lock, version: try lastChange(lock))
+            default: return .wait(locks: [lock], waitingForClaim: true)
+            }
+        }
+    }
+
+    /// The state of a lock named by the user: absent and both-states are permanent failures.
+    private func namedState(_ lock: String) throws -> LockState {
+        let state = snapshot.state(of: lock)
+        switch state {
+        case .absent: throw LockPoolError.lockMissing(lock: lock, pool: pool)
+        case .both: throw LockPoolError.lockInBothStates(lock: lock, pool: pool)
+        default: return state
+        }
+    }
+
+    private func lastChange(_ lock: String) throws -> ObjectID {
+        try history.lastChange(of: lock, at: snapshot.commit) ?? snapshot.commit
+    }
+
+    private func noOp(_ lock: String) throws -> Decision {
+        .done(lock: lock, version: try lastChange(lock))
+    }
+
+    private func move(_ lock: String, operation: LockOperation, lease: Duration?) throws -> Decision {
+        let entry = snapshot.unclaimed[lock]!
+        return .change(
+            lock: lock,
+            updates: [
+                .remove(path: "\(pool)/unclaimed/\(lock)"),
+                .upsert(path: "\(pool)/claimed/\(lock)", id: entry.id, mode: entry.mode),
+            ],
+            message: message(operation, verb: "claiming", lock: lock, state: "claimed", lease: lease),
+            stateAfter: .claimed)
+    }
+
+    private func message(
+        _ operation: LockOperation, verb: String, lock: String, state: String, claim: ObjectID? = nil,
+        lease: Duration? = nil
+    ) -> CommitMessage {
+        let seconds = now.timeIntervalSince1970.rounded(.down)
+        let expiry = lease.map { Date(timeIntervalSince1970: seconds + Double($0.components.seconds)) }
+        return CommitMessage(
+            verb: verb, operation: operation, pool: pool, lock: lock, stateAfter: state, claimCommit: claim?.hex,
+            leaseExpires: expiry, build: configuration.build, tool: configuration.tool, nonce: CommitMessage.freshNonce())
+    }
+}

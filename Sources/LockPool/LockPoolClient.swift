@@ -1,0 +1,293 @@
+import Foundation
+import Git
+import Logging
+
+/// Runs pool operations against a lock repository: fetch the tip, decide, commit, push; on a lost race fetch and
+/// decide again (SPEC §6).
+public struct LockPoolClient: Sendable {
+    public let configuration: PoolConfiguration
+    /// Consecutive transient failures of one step that fail the operation (the upstream resource's limit).
+    public static let networkAttempts = 5
+
+    public init(configuration: PoolConfiguration) { self.configuration = configuration }
+
+    private enum Step {
+        case won(commit: ObjectID, lock: String, snapshot: PoolSnapshot, interrupted: Bool)
+        case done(lock: String, version: ObjectID, snapshot: PoolSnapshot)
+        case lost
+        case wait(locks: [String], waitingForClaim: Bool, status: String?, reason: String)
+        case transient(String)
+    }
+
+    /// Performs `operation`, waiting and retrying as needed.
+    ///
+    /// - Parameters:
+    ///   - operation: what to do.
+    ///   - timeout: bound on the whole operation (waiting, lost races, transient retries); nil for none.
+    ///   - clock: the clock used for sleeping and deadlines (tests inject their own).
+    ///   - interruption: SIGTERM coordination; a won claim whose push was interrupted is undone.
+    ///   - events: receives progress (`ProgressPrinter` renders it).
+    ///   - logger: debug logging of each git step.
+    /// - Returns: what was done, with the version to report.
+    /// - Throws: `LockPoolError` for permanent conditions, timeouts, interruption and exhausted network retries.
+    public func perform<C: Clock<Duration>>(
+        _ operation: PoolOperation, timeout: Duration? = nil, clock: C, interruption: Interruption? = nil,
+        events: @escaping (PoolEvent) -> Void, logger: Logger
+    ) async throws -> OperationResult {
+        let pool = configuration.pool
+        events(.started(operation.kind, lock: operation.lock, pool: pool, claimed: operation.kind == .addClaimed))
+        let cache = try LockRepositoryCache(
+            root: configuration.cacheRoot, remoteURL: configuration.remoteURL, branch: configuration.branch,
+            options: configuration.remoteOptions)
+        let start = clock.now
+        let deadline = timeout.map { start.advanced(by: $0) }
+        var lostRaces = 0
+        var consecutiveLost = 0
+        var networkFailures = 0
+        var waitStart: C.Instant?
+        var nextStatus: C.Instant?
+        var pending: ObjectID?
+        var lastReason = "no attempt finished"
+        var warned = Set<String>()
+
+        while true {
+            if let deadline, let timeout, clock.now >= deadline, waitStart != nil || consecutiveLost > 0 || networkFailures > 0 {
+                throw LockPoolError.timedOut(after: timeout, reason: lastReason)
+            }
+            let wantStatus = waitStart == nil || nextStatus.map { clock.now >= $0 } ?? false
+            let elapsed = waitStart.map { start.duration(to: clock.now) - start.duration(to: $0) } ?? .zero
+            let step: Step
+            do {
+                step = try cache.withLock { () throws -> Step in
+                    let tip = try cache.fetchTip(logger: logger)
+                    networkFailures = 0
+                    let repository = cache.repository
+                    if let sent = pending {
+                        pending = nil
+                        if try repository.isSameOrDescendant(tip, of: sent), let lock = operation.lock ?? lockMoved(by: sent, in: repository) {
+                            logger.debug("push with unknown outcome had won", metadata: ["commit": "\(sent)"])
+                            let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
+                            return .won(commit: sent, lock: lock, snapshot: snapshot, interrupted: false)
+                        }
+                    }
+                    let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
+                    let decider = Decider(
+                        configuration: configuration, repository: repository, snapshot: snapshot, now: Date(),
+                        warn: { text in
+                            if warned.insert(text).inserted { events(.warning(text)) }
+                        })
+                    switch try decider.decide(operation) {
+                    case .done(let lock, let version):
+                        return .done(lock: lock, version: version, snapshot: snapshot)
+                    case .wait(let locks, let waitingForClaim):
+                        let status =
+                            wantStatus
+                            ? try WaitingStatus(repository: repository, snapshot: snapshot, now: Date())
+                                .line(elapsed: elapsed, locks: locks, waitingForClaim: waitingForClaim) : nil
+                        let reason = waitReason(operation, locks: locks, repository: repository, snapshot: snapshot)
+                        return .wait(locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason)
+                    case .change(let lock, let updates, let message, _):
+                        let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
+                        logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.name": "\(lock)"])
+                        interruption?.beginPush()
+                        do {
+                            try repository.push(
+                                commit, toBranch: configuration.branch, of: configuration.remoteURL,
+                                options: configuration.remoteOptions)
+                        } catch let rejected as PushRejected {
+                            if interruption?.endPush(keepDeferring: false) == true { throw LockPoolError.interrupted }
+                            if rejected.isStaleTip { return .lost }
+                            var reason = rejected.reason
+                            if !rejected.serverMessages.isEmpty { reason += "\n" + rejected.serverMessages }
+                            throw LockPoolError.pushRefused(branch: configuration.branch, reason: reason)
+                        } catch let error as GitError {
+                            if interruption?.endPush(keepDeferring: false) == true { throw LockPoolError.interrupted }
+                            let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
+                            if let transient = classified as? TransientError {
+                                pending = commit
+                                return .transient(transient.cause)
+                            }
+                            throw classified
+                        }
+                        let interrupted = interruption?.endPush(keepDeferring: true) ?? false
+                        try repository.setReference(cache.tipReference, to: commit, message: "lockpool: push")
+                        let after = try PoolSnapshot(repository: repository, commit: commit, pool: pool)
+                        return .won(commit: commit, lock: lock, snapshot: after, interrupted: interrupted)
+                    }
+                }
+            } catch let transient as TransientError {
+                step = .transient(transient.cause)
+            } catch let error as GitError {
+                throw LockPoolError.gitFailed(operation: "work on the lock repository", underlying: error)
+            }
+
+            switch step {
+            case .won(let commit, let lock, let snapshot, let interrupted):
+                if interrupted {
+                    if [.acquire, .claim].contains(operation.kind) {
+                        try await compensate(lock: lock, claim: commit, cache: cache, clock: clock, logger: logger)
+                        throw LockPoolError.interrupted
+                    }
+                    throw LockPoolError.interruptedAfterChange(operation: operation.kind.rawValue)
+                }
+                events(.succeeded(operation.kind))
+                return result(lock, commit, true, snapshot, waited(waitStart, clock), lostRaces)
+            case .done(let lock, let version, let snapshot):
+                if [.add, .addClaimed, .update].contains(operation.kind) {
+                    events(.nothingToCommit(lock: lock, pool: pool))
+                }
+                events(.succeeded(operation.kind))
+                return result(lock, version, false, snapshot, waited(waitStart, clock), lostRaces)
+            case .lost:
+                lostRaces += 1
+                consecutiveLost += 1
+                lastReason = "lost every push race on branch '\(configuration.branch)'"
+                events(.lostRace)
+                let cap = min(configuration.retryDelay, .milliseconds(50) * (1 << min(consecutiveLost - 1, 20)))
+                try await sleep(Self.jitter(cap, low: 0.5, high: 1.0), until: deadline, clock: clock)
+            case .wait(_, _, let status, let reason):
+                consecutiveLost = 0
+                lastReason = reason
+                if waitStart == nil {
+                    waitStart = clock.now
+                    events(.waitingStarted(operation.kind))
+                } else {
+                    events(.poll)
+                }
+                if let status {
+                    events(.waitingStatus(status))
+                    nextStatus = (nextStatus ?? waitStart!).advanced(by: .seconds(30))
+                    while let next = nextStatus, next <= clock.now { nextStatus = next.advanced(by: .seconds(30)) }
+                }
+                try await sleep(Self.jitter(configuration.retryDelay, low: 0.9, high: 1.1), until: deadline, clock: clock)
+            case .transient(let cause):
+                networkFailures += 1
+                lastReason = "network error: \(cause)"
+                if networkFailures >= Self.networkAttempts { throw LockPoolError.network(cause: cause) }
+                events(.networkRetry(attempt: networkFailures + 1, of: Self.networkAttempts, cause: cause))
+                let base = Duration.seconds(1) * (1 << (networkFailures - 1))
+                try await sleep(Self.jitter(base, low: 0.8, high: 1.2), until: deadline, clock: clock)
+            }
+        }
+    }
+
+    private func result(
+        _ lock: String, _ version: ObjectID, _ committed: Bool, _ snapshot: PoolSnapshot, _ waited: Duration,
+        _ lostRaces: Int
+    ) -> OperationResult {
+        OperationResult(
+            lock: lock, version: version, committed: committed, tip: snapshot.commit,
+            availableCount: snapshot.freeLocks.count, claimedCount: snapshot.heldLocks.count, waited: waited,
+            lostRaces: lostRaces)
+    }
+
+    private func waited<C: Clock<Duration>>(_ since: C.Instant?, _ clock: C) -> Duration {
+        since.map { $0.duration(to: clock.now) } ?? .zero
+    }
+
+    private func makeCommit(_ repository: Repository, tip: ObjectID, updates: [TreeUpdate], message: CommitMessage)
+        throws -> ObjectID
+    {
+        let tree = try repository.updatedTree(try repository.treeID(ofCommit: tip), applying: updates)
+        let signature = Signature(
+            name: configuration.identityName, email: configuration.identityEmail,
+            time: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
+        return try repository.createCommit(
+            tree: tree, parents: [tip], message: message.rendered(), author: signature, committer: signature)
+    }
+
+    /// The lock whose claimed entry `commit` added (for an acquire whose push outcome was unknown).
+    private func lockMoved(by commit: ObjectID, in repository: Repository) -> String? {
+        guard let message = try? repository.commit(commit).message else { return nil }
+        return Trailers.value("Lock-Name", in: message)
+    }
+
+    private func waitReason(_ operation: PoolOperation, locks: [String], repository: Repository, snapshot: PoolSnapshot)
+        -> String
+    {
+        let pool = configuration.pool
+        switch operation {
+        case .acquire: return "no unclaimed lock in pool '\(pool)'"
+        case .checkUnclaimed(let lock): return "lock '\(lock)' in pool '\(pool)' is still unclaimed"
+        default:
+            let lock = operation.lock ?? ""
+            let history = PoolHistory(repository: repository, pool: pool)
+            let claim = (try? history.claimCommit(of: lock, at: snapshot.commit)) ?? nil
+            let holder = claim.map { PoolHistory.holder(of: $0).description }
+            return "lock '\(lock)' in pool '\(pool)' is still claimed" + (holder.map { " by \($0)" } ?? "")
+        }
+    }
+
+    /// Undoes a claim whose push won after SIGTERM arrived: pushes an `unclaiming` commit, spending at most 10 s.
+    private func compensate<C: Clock<Duration>>(
+        lock: String, claim: ObjectID, cache: LockRepositoryCache, clock: C, logger: Logger
+    ) async throws {
+        let deadline = clock.now.advanced(by: .seconds(10))
+        while clock.now < deadline {
+            let done: Bool = (try? cache.withLock { () throws -> Bool in
+                let tip = try cache.fetchTip(logger: logger)
+                let repository = cache.repository
+                let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
+                guard snapshot.state(of: lock) == .claimed else { return true }
+                let decider = Decider(
+                    configuration: configuration, repository: repository, snapshot: snapshot, now: Date(), warn: { _ in })
+                guard case .change(_, let updates, let message, _) = try decider.decide(.release(lock: lock, fence: claim))
+                else { return true }
+                let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
+                do {
+                    try repository.push(
+                        commit, toBranch: configuration.branch, of: configuration.remoteURL,
+                        options: configuration.remoteOptions)
+                } catch let rejected as PushRejected where rejected.isStaleTip { return false }
+                return true
+            }) ?? false
+            if done { return }
+            try? await clock.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func sleep<C: Clock<Duration>>(_ duration: Duration, until deadline: C.Instant?, clock: C) async throws {
+        var duration = duration
+        if let deadline {
+            let remaining = clock.now.duration(to: deadline)
+            if remaining <= .zero { return }
+            duration = min(duration, remaining)
+        }
+        try await clock.sleep(for: duration)
+    }
+
+    static func jitter(_ duration: Duration, low: Double, high: Double) -> Duration {
+        duration * Double.random(in: low...high)
+    }
+}
+
+extension LockPoolClient {
+    /// Fetches the branch tip into the cache, retrying transient network failures (SPEC §6.4), and runs `body`
+    /// on the cache repository and the tip while holding the cache's advisory lock.
+    ///
+    /// - Throws: `LockPoolError` (branch or repository not found, authentication, exhausted retries), or what
+    ///   `body` throws.
+    public func withFreshTip<T, C: Clock<Duration>>(
+        clock: C, events: (PoolEvent) -> Void, logger: Logger, _ body: (LockRepositoryCache, ObjectID) throws -> T
+    ) async throws -> T {
+        let cache = try LockRepositoryCache(
+            root: configuration.cacheRoot, remoteURL: configuration.remoteURL, branch: configuration.branch,
+            options: configuration.remoteOptions)
+        var failures = 0
+        while true {
+            do {
+                return try cache.withLock {
+                    let tip = try cache.fetchTip(logger: logger)
+                    return try body(cache, tip)
+                }
+            } catch let transient as TransientError {
+                failures += 1
+                if failures >= Self.networkAttempts { throw LockPoolError.network(cause: transient.cause) }
+                events(.networkRetry(attempt: failures + 1, of: Self.networkAttempts, cause: transient.cause))
+                try await clock.sleep(for: Self.jitter(.seconds(1) * (1 << (failures - 1)), low: 0.8, high: 1.2))
+            } catch let error as GitError {
+                throw LockPoolError.gitFailed(operation: "read the lock repository", underlying: error)
+            }
+        }
+    }
+}

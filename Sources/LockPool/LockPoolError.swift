@@ -1,0 +1,60 @@
+import Git
+
+/// A lock pool operation failed; the description is the message a user sees after `error: `.
+public enum LockPoolError: Error, Sendable, CustomStringConvertible {
+    case poolMissing(pool: String, branch: String)
+    case lockMissing(lock: String, pool: String)
+    case lockInBothStates(lock: String, pool: String)
+    case notClaimed(lock: String, pool: String, releasedBy: String?)
+    case removeUnclaimed(lock: String, pool: String)
+    case fenceBroken(lock: String, pool: String, holder: String, current: ObjectID, fence: ObjectID)
+    case existsWithOtherContent(lock: String, pool: String)
+    case existsClaimed(lock: String, pool: String)
+    case existsUnclaimed(lock: String, pool: String)
+    case pushRefused(branch: String, reason: String)
+    case branchNotFound(branch: String, uri: String)
+    case repositoryNotFound(uri: String)
+    case authenticationFailed(uri: String)
+    case network(cause: String)
+    case timedOut(after: Duration, reason: String)
+    case interrupted
+    case interruptedAfterChange(operation: String)
+    case versionNotOnBranch(ref: String, branch: String)
+    case noHistory(pool: String, ref: String)
+    case noLongerAcquired
+    case gitFailed(operation: String, underlying: GitError)
+
+    public var description: String {
+        switch self {
+        case .poolMissing(let pool, let branch):
+            "pool '\(pool)' does not exist on branch '\(branch)' (expected \(pool)/claimed and \(pool)/unclaimed)"
+        case .lockMissing(let lock, let pool): "lock '\(lock)' does not exist in pool '\(pool)'"
+        case .lockInBothStates(let lock, let pool):
+            "lock '\(lock)' is both claimed and unclaimed in pool '\(pool)'; fix the repository by hand"
+        case .notClaimed(let lock, let pool, let releasedBy):
+            "lock '\(lock)' in pool '\(pool)' is not claimed" + (releasedBy.map { " (released by \($0))" } ?? "")
+        case .removeUnclaimed(let lock, let pool):
+            "lock '\(lock)' in pool '\(pool)' is not claimed: only claimed locks can be removed; claim it first"
+        case .fenceBroken(let lock, let pool, let holder, let current, let fence):
+            "lock '\(lock)' in pool '\(pool)' was claimed again by \(holder) in \(current.short) after this job's claim "
+                + "\(fence.short); not releasing it"
+        case .existsWithOtherContent(let lock, let pool):
+            "lock '\(lock)' already exists in pool '\(pool)' as unclaimed with different content; use update to change it"
+        case .existsClaimed(let lock, let pool): "lock '\(lock)' already exists in pool '\(pool)' as claimed"
+        case .existsUnclaimed(let lock, let pool):
+            "lock '\(lock)' already exists in pool '\(pool)' as unclaimed; use claim to take it"
+        case .pushRefused(let branch, let reason): "push to branch '\(branch)' was refused by the server: \(reason)"
+        case .branchNotFound(let branch, let uri): "branch '\(branch)' not found in \(uri)"
+        case .repositoryNotFound(let uri): "repository not found: \(uri)"
+        case .authenticationFailed(let uri): "authentication failed for \(uri)"
+        case .network(let cause): "network error: \(cause)"
+        case .timedOut(let after, let reason): "timed out after \(after.goDescription): \(reason)"
+        case .interrupted: "interrupted; nothing was changed"
+        case .interruptedAfterChange(let operation): "interrupted after the \(operation) was pushed"
+        case .versionNotOnBranch(let ref, let branch): "version \(ref) is not on branch '\(branch)'"
+        case .noHistory(let pool, let ref): "pool '\(pool)' has no history at version \(ref)"
+        case .noLongerAcquired: "lock instance is no longer acquired"
+        case .gitFailed(let operation, let underlying): "could not \(operation): \(underlying.message)"
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Git
+import Glibc
+import Logging
+
+/// The persistent bare repository that mirrors one branch of one lock repository, under
+/// `<root>/<hash of "URI\nbranch">`, shared by `check`, `in`, `out` and the CLI. Not `Sendable`.
+///
+/// An advisory lock file (`<dir>.lock`) serialises git work on it between processes; callers hold it only while
+/// doing git work, never while sleeping.
+public final class LockRepositoryCache {
+    public let path: String
+    public let remoteURL: String
+    public let branch: String
+    let options: RemoteOptions
+    private(set) public var repository: Repository
+    private let lockFile: Int32
+    private var lockDepth = 0
+
+    /// The local reference that holds the last fetched tip.
+    public var tipReference: String { "refs/heads/\(branch)" }
+
+    /// Opens (or creates) the cache for `remoteURL` and `branch` below `root`.
+    ///
+    /// - Parameters:
+    ///   - root: the cache root, usually `$TMPDIR/lockpool-cache`.
+    ///   - remoteURL: the remote URL without userinfo.
+    ///   - branch: the branch name.
+    ///   - options: how to reach the remote.
+    /// - Throws: `LockPoolError.gitFailed` when the cache cannot be created.
+    public init(root: String, remoteURL: String, branch: String, options: RemoteOptions) throws {
+        self.path = Self.directory(root: root, remoteURL: remoteURL, branch: branch)
+        self.remoteURL = remoteURL
+        self.branch = branch
+        self.options = options
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let fd = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw LockPoolError.gitFailed(
+                operation: "open the cache",
+                underlying: GitError(code: .generic, function: "open", message: String(cString: strerror(errno))))
+        }
+        lockFile = fd
+        flock(fd, LOCK_EX)
+        defer { flock(fd, LOCK_UN) }
+        do {
+            repository = try Self.openOrCreate(path)
+        } catch {
+            // An unusable cache is deleted and rebuilt once.
+            try? FileManager.default.removeItem(atPath: path)
+            do { repository = try Self.openOrCreate(path) } catch let error as GitError {
+                throw LockPoolError.gitFailed(operation: "create the cache at \(path)", underlying: error)
+            }
+        }
+    }
+
+    deinit { close(lockFile) }
+
+    /// The cache directory for a URI and branch: a hash of the URI without userinfo, a newline and the branch.
+    public static func directory(root: String, remoteURL: String, branch: String) -> String {
+        let key = Repository.hashBlob(Array("\(remoteURL)\n\(branch)".utf8))
+        return (root as NSString).appendingPathComponent(key.hex)
+    }
+
+    private static func openOrCreate(_ path: String) throws -> Repository {
+        if FileManager.default.fileExists(atPath: path) {
+            let repository = try Repository.open(at: path)
+            _ = try repository.referenceTarget("HEAD")  // a corrupt HEAD or refs fail here
+            return repository
+        }
+        return try Repository.create(at: path, bare: true)
+    }
+
+    /// Runs `body` holding the advisory lock (re-entrant within this object).
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        if lockDepth == 0 { flock(lockFile, LOCK_EX) }
+        lockDepth += 1
+        defer {
+            lockDepth -= 1
+            if lockDepth == 0 { flock(lockFile, LOCK_UN) }
+        }
+        return try body()
+    }
+
+    /// Fetches the branch tip into the cache (forced) and returns it.
+    ///
+    /// - Throws: `LockPoolError.branchNotFound`, `.repositoryNotFound`, `.authenticationFailed`, or
+    ///   `TransientError` for failures worth retrying.
+    public func fetchTip(logger: Logger) throws -> ObjectID {
+        try withLock {
+            logger.debug("fetching branch", metadata: ["branch": "\(branch)", "remote": "\(remoteURL)"])
+            do {
+                return try fetchOnce()
+            } catch let error as GitError where Self.isCorruption(error) {
+                logger.debug("rebuilding unusable cache", metadata: ["cause": "\(error)"])
+                try? FileManager.default.removeItem(atPath: path)
+                do { repository = try Self.openOrCreate(path) } catch let error as GitError {
+                    throw LockPoolError.gitFailed(operation: "rebuild the cache at \(path)", underlying: error)
+                }
+                return try fetchOnce()
+            }
+        }
+    }
+
+    private func fetchOnce() throws -> ObjectID {
+        let tip: ObjectID?
+        do {
+            tip = try repository.fetch(branch: branch, from: remoteURL, into: tipReference, options: options)
+        } catch let error as GitError {
+            throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
+        }
+        guard let tip else { throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL) }
+        return tip
+    }
+
+    static func isCorruption(_ error: GitError) -> Bool {
+        [.odb, .zlib, .indexer].contains(error.errorClass) || error.code == .mismatch
+            || (error.errorClass == .reference && error.code != .notFound)
+    }
+}
+
+/// A failure that may go away by itself: connection refused or reset, DNS, a stalled transfer, HTTP 5xx.
+public struct TransientError: Error, Sendable, CustomStringConvertible {
+    public let cause: String
+    public var description: String { cause }
+}
+
+/// Sorting remote failures into permanent and transient ones.
+enum RemoteFailure {
+    static func classify(_ error: GitError, uri: String, step: String) -> any Error {
+        let message = error.message.lowercased()
+        if error.code == .auth || message.contains("authentication") || message.contains("401")
+            || message.contains("403")
+        {
+            return LockPoolError.authenticationFailed(uri: uri)
+        }
+        if message.contains("could not find repository") || message.contains("repository not found")
+            || message.contains("not a git repository") || message.contains("does not appear to be a git repository")
+            || message.contains("404") || message.contains("no such file or directory") && error.errorClass == .os
+            || message.contains("unsupported url protocol") || message.contains("malformed url")
+            || message.contains("unsupported url")
+        {
+            return LockPoolError.repositoryNotFound(uri: uri)
+        }
+        if error.code == .certificate { return LockPoolError.gitFailed(operation: step, underlying: error) }
+        if [.net, .os, .ssh, .http, .ssl, .callback].contains(error.errorClass) || error.code == .endOfFile
+            || message.contains("early eof") || message.contains("connection") || message.contains("timed out")
+        {
+            return TransientError(cause: error.message)
+        }
+        return LockPoolError.gitFailed(operation: step, underlying: error)
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Git
+
+/// Questions about a pool's first-parent history in one repository.
+public struct PoolHistory {
+    public let repository: Repository
+    public let pool: String
+
+    public init(repository: Repository, pool: String) {
+        self.repository = repository
+        self.pool = pool
+    }
+
+    private func treeOfFirstParent(_ commit: Commit) throws -> ObjectID? {
+        try commit.parents.first.map { try repository.treeID(ofCommit: $0) }
+    }
+
+    private func entry(_ path: String, _ tree: ObjectID?) throws -> TreeEntry? {
+        guard let tree else { return nil }
+        return try repository.entry(at: path, inTree: tree)
+    }
+
+    /// Whether `commit` changes something under `<pool>/` relative to its first parent.
+    public func touchesPool(_ commit: Commit) throws -> Bool {
+        let mine = try entry(pool, commit.tree)
+        let theirs = try entry(pool, try treeOfFirstParent(commit))
+        return mine?.id != theirs?.id
+    }
+
+    /// The newest commit at or before `start` that adds, deletes or modifies `claimed/L` or `unclaimed/L`.
+    public func lastChange(of lock: String, at start: ObjectID) throws -> ObjectID? {
+        var found: ObjectID?
+        let paths = ["\(pool)/claimed/\(lock)", "\(pool)/unclaimed/\(lock)"]
+        try repository.walkFirstParents(from: start) { id in
+            let commit = try repository.commit(id)
+            let parentTree = try treeOfFirstParent(commit)
+            for path in paths {
+                let mine = try entry(path, commit.tree)
+                let theirs = try entry(path, parentTree)
+                if mine?.id != theirs?.id || mine?.mode != theirs?.mode {
+                    found = id
+                    return false
+                }
+            }
+            return true
+        }
+        return found
+    }
+
+    /// The claim commit of a lock claimed at `start`: the newest commit whose tree has `claimed/L` while its first
+    /// parent's does not.
+    public func claimCommit(of lock: String, at start: ObjectID) throws -> Commit? {
+        try newestTransition(at: start, limit: .max) { mine, theirs in
+            try entry("\(pool)/claimed/\(lock)", mine) != nil && entry("\(pool)/claimed/\(lock)", theirs) == nil
+        }
+    }
+
+    /// The newest commit (within `limit` commits) that ended a claim of `lock`: `claimed/L` disappeared.
+    public func releaseCommit(of lock: String, at start: ObjectID, limit: Int = 2000) throws -> Commit? {
+        try newestTransition(at: start, limit: limit) { mine, theirs in
+            try entry("\(pool)/claimed/\(lock)", mine) == nil && entry("\(pool)/claimed/\(lock)", theirs) != nil
+        }
+    }
+
+    private func newestTransition(
+        at start: ObjectID, limit: Int, _ matches: (ObjectID?, ObjectID?) throws -> Bool
+    ) throws -> Commit? {
+        var found: Commit?
+        var seen = 0
+        try repository.walkFirstParents(from: start) { id in
+            let commit = try repository.commit(id)
+            if try matches(commit.tree, try treeOfFirstParent(commit)) {
+                found = commit
+                return false
+            }
+            seen += 1
+            return seen < limit
+        }
+        return found
+    }
+
+    /// Who made `commit`, as SPEC §5.2 reads history.
+    public static func holder(of commit: Commit) -> Holder {
+        Holder.from(message: commit.message, committerName: commit.committer.name, committerEmail: commit.committer.email)
+    }
+}
+
+extension PoolHistory {
+    /// Lock names whose entries under `claimed/` or `unclaimed/` differ between `commit` and its first parent, in
+    /// byte order of their paths (claimed before unclaimed).
+    public func changedLocks(in commit: Commit) throws -> [String] {
+        let parentTree = try commit.parents.first.map { try repository.treeID(ofCommit: $0) }
+        var changed: [String] = []
+        for directory in ["claimed", "unclaimed"] {
+            let path = "\(pool)/\(directory)"
+            let mine = try lockEntries(path, commit.tree)
+            let theirs = try lockEntries(path, parentTree)
+            var names = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.map { $0 }
+            names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            changed += names
+        }
+        return changed
+    }
+
+    private func lockEntries(_ path: String, _ tree: ObjectID?) throws -> [String: TreeEntry] {
+        guard let tree, let directory = try repository.entry(at: path, inTree: tree), directory.kind == .tree else {
+            return [:]
+        }
+        var result: [String: TreeEntry] = [:]
+        for entry in try repository.entries(ofTree: directory.id) where PoolSnapshot.isLockEntry(entry) {
+            result[entry.name] = entry
+        }
+        return result
+    }
+
+    /// The first-parent commits from `tip` back to `stop` (included when given), newest first, that touch the pool.
+    /// Without `stop`, at most `limit` of them.
+    public func commitsTouchingPool(from tip: ObjectID, downTo stop: ObjectID? = nil, limit: Int = .max) throws
+        -> [Commit]
+    {
+        var result: [Commit] = []
+        try repository.walkFirstParents(from: tip) { id in
+            let commit = try repository.commit(id)
+            if try touchesPool(commit) { result.append(commit) }
+            return id != stop && result.count < limit
+        }
+        return result
+    }
+
+    /// Whether `commit` is `tip` or on its first-parent chain: a version on the branch.
+    public func isOnBranch(_ commit: ObjectID, tip: ObjectID) throws -> Bool {
+        guard repository.contains(commit) else { return false }
+        return try repository.isSameOrDescendant(tip, of: commit)
+    }
+
+    /// Whether a commit after `version` (reachable from `tip`, not from `version`) changes `<pool>/claimed/L`.
+    public func claimChanged(of lock: String, after version: ObjectID, tip: ObjectID) throws -> Bool {
+        var changed = false
+        let path = "\(pool)/claimed/\(lock)"
+        try repository.walkFirstParents(from: tip) { id in
+            if id == version { return false }
+            let commit = try repository.commit(id)
+            let mine = try repository.entry(at: path, inTree: commit.tree)
+            let parentTree = try commit.parents.first.map { try repository.treeID(ofCommit: $0) }
+            let theirs = try parentTree.flatMap { try repository.entry(at: path, inTree: $0) }
+            if mine?.id != theirs?.id || mine?.mode != theirs?.mode {
+                changed = true
+                return false
+            }
+            return true
+        }
+        return changed
+    }
+}

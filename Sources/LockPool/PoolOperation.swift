@@ -1,0 +1,115 @@
+import Foundation
+import Git
+
+/// An operation on one pool, as the resource's put params or the CLI ask for it.
+public enum PoolOperation: Sendable, Equatable {
+    /// Claims any unclaimed lock, chosen uniformly at random; waits while there is none.
+    case acquire(lease: Duration?)
+    /// Claims `lock`; waits while it is claimed.
+    case claim(lock: String, lease: Duration?)
+    /// Moves the claimed `lock` back to unclaimed; with `fence`, only if that commit started the current claim.
+    case release(lock: String, fence: ObjectID?)
+    /// Deletes the claimed `lock`; with `fence`, only if that commit started the current claim.
+    case remove(lock: String, fence: ObjectID?)
+    /// Creates `lock` with `content`, claimed or unclaimed; a no-op when it already exists identically.
+    case add(lock: String, content: [UInt8], claimed: Bool, lease: Duration?)
+    /// Replaces an unclaimed lock's content, or adds it as unclaimed; waits while it is claimed.
+    case update(lock: String, content: [UInt8])
+    /// Waits until `lock` is not claimed (the put param `check`).
+    case check(lock: String)
+    /// Waits until `lock` is claimed (the put param `check_unclaimed`).
+    case checkUnclaimed(lock: String)
+
+    /// The operation's kind.
+    public var kind: OperationKind {
+        switch self {
+        case .acquire: .acquire
+        case .claim: .claim
+        case .release: .release
+        case .remove: .remove
+        case .add(_, _, let claimed, _): claimed ? .addClaimed : .add
+        case .update: .update
+        case .check: .check
+        case .checkUnclaimed: .checkUnclaimed
+        }
+    }
+
+    /// The named lock, or nil for `acquire`.
+    public var lock: String? {
+        switch self {
+        case .acquire: nil
+        case .claim(let lock, _), .release(let lock, _), .remove(let lock, _), .add(let lock, _, _, _),
+            .update(let lock, _), .check(let lock), .checkUnclaimed(let lock):
+            lock
+        }
+    }
+
+    var lease: Duration? {
+        switch self {
+        case .acquire(let lease), .claim(_, let lease), .add(_, _, _, let lease): lease
+        default: nil
+        }
+    }
+}
+
+/// What an operation did.
+public struct OperationResult: Sendable, Equatable {
+    /// The lock acted on (for acquire, the one taken).
+    public var lock: String
+    /// The version to report: the new commit, or for no-ops and checks the last change of the lock.
+    public var version: ObjectID
+    /// Whether a commit was pushed.
+    public var committed: Bool
+    /// The last tip seen (the pushed commit when one was pushed).
+    public var tip: ObjectID
+    /// Unclaimed and claimed lock counts at `tip`.
+    public var availableCount: Int
+    public var claimedCount: Int
+    /// Time spent waiting for availability.
+    public var waited: Duration
+    /// Lost push races.
+    public var lostRaces: Int
+}
+
+/// Where a pool lives and how to write to it.
+public struct PoolConfiguration: Sendable {
+    /// The remote URL, without userinfo.
+    public var remoteURL: String
+    public var branch: String
+    public var pool: String
+    public var remoteOptions: RemoteOptions
+    /// The cache root, usually `$TMPDIR/lockpool-cache`.
+    public var cacheRoot: String
+    /// Poll interval while waiting; cap of the lost-race backoff.
+    public var retryDelay: Duration
+    /// Author and committer name and email.
+    public var identityName: String
+    public var identityEmail: String
+    /// The build on whose behalf commits are made.
+    public var build: BuildInfo
+    /// The `Lock-Tool` trailer value, e.g. `lockpool 0.1.0 (resource)`.
+    public var tool: String
+
+    public init(
+        remoteURL: String, branch: String, pool: String, remoteOptions: RemoteOptions = RemoteOptions(),
+        cacheRoot: String, retryDelay: Duration = .seconds(10), identityName: String = "CI Pool Resource",
+        identityEmail: String = "ci-pool@localhost", build: BuildInfo = BuildInfo(), tool: String
+    ) {
+        self.remoteURL = remoteURL
+        self.branch = branch
+        self.pool = pool
+        self.remoteOptions = remoteOptions
+        self.cacheRoot = cacheRoot
+        self.retryDelay = retryDelay
+        self.identityName = identityName
+        self.identityEmail = identityEmail
+        self.build = build
+        self.tool = tool
+    }
+
+    /// The cache root for a temporary directory: `<tmp>/lockpool-cache`.
+    public static func cacheRoot(temporaryDirectory: String?) -> String {
+        let base = temporaryDirectory.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        return (base as NSString).appendingPathComponent("lockpool-cache")
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// A lock repository URI split into what is shown and given to libgit2 (no userinfo) and the credential it carried.
+public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
+    /// The URL without userinfo: printed, stored in caches and given to libgit2.
+    public let url: String
+    /// The user name from the URI's userinfo, if any.
+    public let user: String?
+    /// The password from the URI's userinfo, if any (a secret).
+    public let password: String?
+
+    /// Parses `uri`: local paths (made absolute), `file://`, `git://`, `ssh://`, scp-like `user@host:path`,
+    /// `http(s)://`.
+    ///
+    /// - Parameters:
+    ///   - uri: the URI as configured.
+    ///   - workingDirectory: the base for relative local paths.
+    public init(_ uri: String, workingDirectory: String = FileManager.default.currentDirectoryPath) {
+        if let schemeEnd = uri.range(of: "://") {
+            let scheme = uri[..<schemeEnd.lowerBound]
+            let rest = uri[schemeEnd.upperBound...]
+            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+            let authority = rest[..<authorityEnd]
+            if let at = authority.lastIndex(of: "@") {
+                let userinfo = authority[..<at]
+                let parts = userinfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                let decode = { (s: Substring) in s.removingPercentEncoding ?? String(s) }
+                let user = parts.first.map(decode)
+                let password = parts.count > 1 ? decode(parts[1]) : nil
+                // ssh keeps its user in the URL (it names the account, not a secret); http(s) moves it out.
+                if scheme == "ssh" {
+                    url = "\(scheme)://\(user.map { "\($0)@" } ?? "")\(authority[authority.index(after: at)...])\(rest[authorityEnd...])"
+                } else {
+                    url = "\(scheme)://\(authority[authority.index(after: at)...])\(rest[authorityEnd...])"
+                }
+                self.user = user?.isEmpty == true ? nil : user
+                self.password = password?.isEmpty == true ? nil : password
+            } else {
+                url = uri
+                user = nil
+                password = nil
+            }
+            return
+        }
+        user = nil
+        password = nil
+        if Self.isSCPLike(uri) {
+            url = uri
+        } else if uri.hasPrefix("/") {
+            url = uri
+        } else {
+            url = URL(fileURLWithPath: uri, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
+                .standardizedFileURL.path
+        }
+    }
+
+    /// `[user@]host:path` with a `:` before the first `/`.
+    static func isSCPLike(_ uri: String) -> Bool {
+        guard let colon = uri.firstIndex(of: ":") else { return false }
+        let slash = uri.firstIndex(of: "/") ?? uri.endIndex
+        return colon < slash && colon != uri.startIndex
+    }
+
+    /// Whether the remote is a local path or `file://` URL.
+    public var isLocal: Bool { url.hasPrefix("/") || url.hasPrefix("file://") }
+
+    public var description: String { url }
+}

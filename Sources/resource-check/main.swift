@@ -1,0 +1,6 @@
+import ConcourseResource
+import Foundation
+import Logging
+
+LoggingSystem.bootstrap(StreamLogHandler.standardError)
+exit(await ResourceMain.run(.check))
