@@ -196,7 +196,8 @@ private indirect enum JSONValue {
                     position += 1
                     if escape == "u" {
                         guard position + 4 <= scalars.count,
-                            let code = UInt32(String(String.UnicodeScalarView(scalars[position..<position + 4])), radix: 16)
+                            let code = UInt32(
+                                String(String.UnicodeScalarView(scalars[position..<position + 4])), radix: 16)
                         else { return nil }
                         position += 4
                         if let high = pendingHighSurrogate {

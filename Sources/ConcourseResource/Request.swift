@@ -31,7 +31,7 @@ public struct GitConfigEntry: Sendable, Equatable, CustomStringConvertible, Cust
     private var displayedValue: String {
         switch name.lowercased() {
         case "http.extraheader": "****"
-        case "http.proxy": RequestSecrets.removingUserinfo(value)
+        case "http.proxy": RequestSecrets.removingUserinfo(value, schemeOptional: true)
         default: value
         }
     }
@@ -60,7 +60,8 @@ public struct HTTPSTunnel: Sendable, Equatable, CustomStringConvertible, CustomD
     public var proxyPassword: String?
 
     /// Creates a tunnel setting.
-    public init(proxyHost: String? = nil, proxyPort: Int? = nil, proxyUser: String? = nil, proxyPassword: String? = nil) {
+    public init(proxyHost: String? = nil, proxyPort: Int? = nil, proxyUser: String? = nil, proxyPassword: String? = nil)
+    {
         self.proxyHost = proxyHost
         self.proxyPort = proxyPort
         self.proxyUser = proxyUser
@@ -180,6 +181,7 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     /// A mirror that shows no secret, for `dump`.
     public var customMirror: Mirror {
         func hidden(_ value: String?) -> String { value == nil ? "nil" : "****" }
+        let gatewayShown = prometheusPushGateway.map { RequestSecrets.removingUserinfo($0, schemeOptional: true) }
         return Mirror(
             self,
             children: [
@@ -189,7 +191,7 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
                 "username": username as Any, "password": hidden(password), "gitConfig": gitConfig,
                 "httpsTunnel": httpsTunnel as Any, "skipSSLVerification": skipSSLVerification,
                 "retryDelay": retryDelay,
-                "prometheusPushGateway": prometheusPushGateway.map(RequestSecrets.removingUserinfo) as Any,
+                "prometheusPushGateway": gatewayShown as Any,
                 "knownHosts": knownHosts as Any,
             ])
     }
@@ -368,12 +370,20 @@ enum RequestSecrets {
         return found
     }
 
-    /// `url` with its userinfo (and the `@`) removed; unchanged when it has none.
-    static func removingUserinfo(_ url: String) -> String {
-        guard let separator = url.range(of: "://") else { return url }
-        let authorityEnd = url[separator.upperBound...].firstIndex { "/?#".contains($0) } ?? url.endIndex
-        guard let at = url[separator.upperBound..<authorityEnd].lastIndex(of: "@") else { return url }
-        return String(url[..<separator.upperBound]) + String(url[url.index(after: at)...])
+    /// `url` with its userinfo (and the `@`) removed; unchanged when it has none. A URL without `://` is left alone
+    /// unless `schemeOptional` says it may start with the authority (a Pushgateway given as `user:pass@host:9091`).
+    static func removingUserinfo(_ url: String, schemeOptional: Bool = false) -> String {
+        let authorityStart: String.Index
+        if let separator = url.range(of: "://") {
+            authorityStart = separator.upperBound
+        } else if schemeOptional {
+            authorityStart = url.startIndex
+        } else {
+            return url
+        }
+        let authorityEnd = url[authorityStart...].firstIndex { "/?#".contains($0) } ?? url.endIndex
+        guard let at = url[authorityStart..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<authorityStart]) + String(url[url.index(after: at)...])
     }
 
     /// An `http.extraHeader` value and the parts a server or library might echo: the header's value, and the token

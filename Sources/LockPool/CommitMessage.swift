@@ -96,7 +96,7 @@ public struct CommitMessage: Sendable, Equatable {
         {
             return "\(team)/\(pipeline)/\(job) build \(name) "
         }
-        if let id = known(build.id) { return "one-off build \(id)  " }
+        if let id = known(build.id) { return "one-off build \(id) " }
         return ""
     }
 

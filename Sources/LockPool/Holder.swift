@@ -55,7 +55,9 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
         }
         if let url = build.url { return Holder(description: url, build: build) }
         if subject.hasPrefix("Freshening up the pool with ") { return Holder(description: "Pool Boy") }
-        if build != BuildInfo.none { return Holder(description: committer(committerName, committerEmail), build: build) }
+        if build != BuildInfo.none {
+            return Holder(description: committer(committerName, committerEmail), build: build)
+        }
         return Holder(description: committer(committerName, committerEmail))
     }
 
@@ -120,7 +122,8 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
         case 2:
             build = BuildInfo(pipeline: String(parts[0]), job: String(parts[1]), name: String(name))
         case 3:
-            build = BuildInfo(team: String(parts[0]), pipeline: String(parts[1]), job: String(parts[2]), name: String(name))
+            build = BuildInfo(
+                team: String(parts[0]), pipeline: String(parts[1]), job: String(parts[2]), name: String(name))
         default:
             build = BuildInfo(
                 team: String(parts[0]), pipeline: String(parts[1]), job: String(parts[parts.count - 1]),
