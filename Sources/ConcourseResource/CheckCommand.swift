@@ -11,7 +11,7 @@ public enum CheckCommand {
         let configuration = request.source.poolConfiguration(
             environment: context.environment, tool: ResourceContext.tool, readsBuild: false)
         let client = LockPoolClient(configuration: configuration)
-        let printer = ProgressPrinter(write: context.writeError)
+        let printer = context.printer
         let versions = try await client.withFreshTip(
             clock: ContinuousClock(), events: printer.handle, logger: context.logger
         ) { cache, tip in
@@ -21,6 +21,6 @@ public enum CheckCommand {
             }
             return try history.commitsTouchingPool(from: tip, limit: 1).map(\.id)
         }
-        return encodeLine(versions.map { VersionJSON(ref: $0.hex) })
+        return ResourceOutput.versions(versions)
     }
 }

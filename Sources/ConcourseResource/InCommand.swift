@@ -15,10 +15,10 @@ public enum InCommand {
         let pool = configuration.pool
         let branch = configuration.branch
         if request.depth > 0 && !Libgit2Version.current.supportsShallowFetch {
-            context.writeError("depth is not supported by this libgit2; fetching full history\n")
+            context.printer.line("depth is not supported by this libgit2; fetching full history")
         }
         let client = LockPoolClient(configuration: configuration)
-        let printer = ProgressPrinter(write: context.writeError)
+        let printer = context.printer
         return try await client.withFreshTip(clock: ContinuousClock(), events: printer.handle, logger: context.logger) {
             cache, tip in
             let repository = cache.repository
@@ -44,8 +44,8 @@ public enum InCommand {
             }
             guard let subject else {
                 try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
-                context.writeError("no lock has changed in pool '\(pool)' at or before \(version.short)\n")
-                return encodeLine(StepOutput(version: version, lock: nil, pool: pool))
+                context.printer.line("no lock has changed in pool '\(pool)' at or before \(version.short)")
+                return ResourceOutput.step(version: version, lock: nil, pool: pool)
             }
             let lock = subject.lock
             let snapshot = try PoolSnapshot(repository: repository, commit: version, pool: pool)
@@ -55,15 +55,15 @@ public enum InCommand {
             }
             try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
             guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else {
-                context.writeError("lock does not exist\n")
-                return encodeLine(StepOutput(version: version, lock: lock, pool: pool))
+                context.printer.line("lock does not exist")
+                return ResourceOutput.step(version: version, lock: lock, pool: pool)
             }
             try write(Array((lock + "\n").utf8), to: destination, named: "name")
             try write(try repository.blob(entry.id), to: destination, named: "metadata")
             if state == .claimed, try history.claimCommit(of: lock, at: version)?.id == version {
                 try write(Array((version.hex + "\n").utf8), to: destination, named: "claim_ref")
             }
-            return encodeLine(StepOutput(version: version, lock: lock, pool: pool))
+            return ResourceOutput.step(version: version, lock: lock, pool: pool)
         }
     }
 

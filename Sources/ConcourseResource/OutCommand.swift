@@ -13,11 +13,11 @@ public enum OutCommand {
         let configuration = request.source.poolConfiguration(
             environment: context.environment, tool: ResourceContext.tool, readsBuild: true)
         let operation = try poolOperation(request.params, in: sourceDirectory)
-        let printer = ProgressPrinter(write: context.writeError)
+        let printer = context.printer
         let result = try await LockPoolClient(configuration: configuration).perform(
             operation, timeout: request.params.timeout, clock: ContinuousClock(), interruption: context.interruption,
             events: printer.handle, logger: context.logger)
-        return encodeLine(StepOutput(version: result.version, lock: result.lock, pool: configuration.pool))
+        return ResourceOutput.step(version: result.version, lock: result.lock, pool: configuration.pool)
     }
 
     /// Reads the step directory's files and builds the pool operation.

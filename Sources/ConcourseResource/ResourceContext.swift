@@ -10,10 +10,13 @@ public struct ResourceContext: Sendable {
     public var writeError: @Sendable (String) -> Void
     public var interruption: Interruption
     public var logger: Logger
+    /// Renders progress on stderr and keeps track of an unfinished dots line.
+    public let printer: ProgressPrinter
 
     public init(
         arguments: [String], environment: [String: String], stdin: [UInt8],
-        writeError: @escaping @Sendable (String) -> Void, interruption: Interruption = Interruption(), logger: Logger
+        writeError: @escaping @Sendable (String) -> Void, interruption: Interruption = Interruption(), logger: Logger,
+        printer: ProgressPrinter? = nil
     ) {
         self.arguments = arguments
         // An empty variable counts as unset.
@@ -22,13 +25,14 @@ public struct ResourceContext: Sendable {
         self.writeError = writeError
         self.interruption = interruption
         self.logger = logger
+        self.printer = printer ?? ProgressPrinter(write: writeError)
     }
 
     /// The `Lock-Tool` trailer for the resource.
     static var tool: String { "lockpool \(LockPoolVersion.current) (resource)" }
 
     func printWarnings(_ warnings: [String]) {
-        for warning in warnings { writeError(warning + "\n") }
+        for warning in warnings { printer.line(warning) }
     }
 
     func decoded<R>(_ result: Result<Decoded<R>, RequestProblems>) throws -> R {
@@ -38,7 +42,7 @@ public struct ResourceContext: Sendable {
             return decoded.request
         case .failure(let problems):
             printWarnings(problems.warnings)
-            for line in problems.errors.dropLast() { writeError(line + "\n") }
+            for line in problems.errors.dropLast() { printer.line(line) }
             throw ResourceError.invalidRequest(problems)
         }
     }

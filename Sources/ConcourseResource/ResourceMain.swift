@@ -20,12 +20,14 @@ public enum ResourceMain {
         var logger = Logger(label: "lockpool.\(step.rawValue)")
         logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOCKPOOL_LOG_LEVEL"] ?? "") ?? .warning
         let interruption = Interruption()
-        let signalSources = installSignalHandlers(interruption, writeError: writeError)
+        let printer = ProgressPrinter(write: writeError)
+        let signalSources = installSignalHandlers(interruption, printer: printer)
         defer { signalSources.forEach { $0.cancel() } }
         let stdin = Array(FileHandle.standardInput.readDataToEndOfFile())
         let context = ResourceContext(
             arguments: arguments, environment: ProcessInfo.processInfo.environment, stdin: stdin,
-            writeError: writeError, interruption: interruption, logger: logger)
+            writeError: writeError, interruption: interruption, logger: logger,
+            printer: printer)
         do {
             let output: [UInt8] =
                 switch step {
@@ -37,7 +39,7 @@ public enum ResourceMain {
             return 0
         } catch {
             let secrets = (try? RequestDecoder.decodeCheck(stdin).get().request.source.secrets) ?? []
-            writeError("error: \(redact(String(describing: error), secrets))\n")
+            context.printer.line("error: \(redact(String(describing: error), secrets))")
             return 1
         }
     }
@@ -45,14 +47,14 @@ public enum ResourceMain {
     /// SIGTERM and SIGINT (a Concourse abort): outside a push, stop at once; during a push, let the operation
     /// finish and undo a won claim.
     private static func installSignalHandlers(
-        _ interruption: Interruption, writeError: @escaping @Sendable (String) -> Void
+        _ interruption: Interruption, printer: ProgressPrinter
     ) -> [any DispatchSourceSignal] {
         [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 if interruption.signalReceived() == .exitNow {
-                    writeError("error: interrupted; nothing was changed\n")
+                    printer.line("error: interrupted; nothing was changed")
                     exit(1)
                 }
             }

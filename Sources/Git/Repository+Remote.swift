@@ -114,8 +114,38 @@ func withStringArray<Result>(_ strings: [String], _ body: (UnsafeMutablePointer<
     }
 }
 
-extension Repository {
-    /// Brings `branch` of the remote at `url` into this repository and points `localReference` at its tip.
+/// A connection target: one remote URL of one repository, reused for every fetch and push of an operation.
+///
+/// Not `Sendable`. Creating a remote is not free in libgit2 1.5 (each `git_remote_create_anonymous` leaks a little
+/// inside its URL-rewriting regex), so a waiting loop keeps one `Remote` instead of creating one per poll.
+public final class Remote {
+    let pointer: OpaquePointer  // owned
+    /// Keeps the repository alive: a `git_remote` must not outlive it.
+    public let repository: Repository
+    public let url: String
+    public let options: RemoteOptions
+
+    /// An anonymous remote (no configuration written). Calls `git_remote_create_anonymous`.
+    ///
+    /// - Parameters:
+    ///   - repository: the local repository objects go to and come from.
+    ///   - url: the remote URL, without userinfo.
+    ///   - options: credentials and secrets.
+    /// - Throws: `GitError`.
+    public init(repository: Repository, url: String, options: RemoteOptions) throws {
+        var raw: OpaquePointer?
+        try check(
+            git_remote_create_anonymous(&raw, repository.pointer, url), "git_remote_create_anonymous",
+            redacting: options.allSecrets)
+        pointer = raw!
+        self.repository = repository
+        self.url = url
+        self.options = options
+    }
+
+    deinit { git_remote_free(pointer) }
+
+    /// Brings `branch` into the repository and points `localReference` at its tip.
     ///
     /// One connection: the advertised references are listed first, and objects are downloaded only when the tip is
     /// not already here, so a warm cache costs one round trip. Calls `git_remote_connect`, `git_remote_ls` and
@@ -123,23 +153,18 @@ extension Repository {
     ///
     /// - Parameters:
     ///   - branch: the branch name without `refs/heads/`.
-    ///   - url: the remote URL, without userinfo.
     ///   - localReference: the reference to point at the fetched tip (forced: a rewritten branch is followed).
-    ///   - options: credentials and secrets.
     /// - Returns: the tip, or nil when the remote has no such branch (the local reference is then left alone).
     /// - Throws: `GitError` for connection, authentication or transfer failures.
-    public func fetch(branch: String, from url: String, into localReference: String, options: RemoteOptions) throws
-        -> ObjectID?
-    {
+    public func fetch(branch: String, into localReference: String) throws -> ObjectID? {
         let secrets = options.allSecrets
-        var remote: OpaquePointer?
-        try check(git_remote_create_anonymous(&remote, pointer, url), "git_remote_create_anonymous", redacting: secrets)
-        defer { git_remote_free(remote) }
+        let remote = pointer
         let state = RemoteCallbackState(options: options)
         return try withExtendedLifetime(state) {
             var callbacks = state.callbacks()
             var proxy = git_proxy_options()
             git_proxy_options_init(&proxy, UInt32(GIT_PROXY_OPTIONS_VERSION))
+            defer { git_remote_disconnect(remote) }
             let tip: ObjectID? = try withStringArray(options.customHeaders) { headers in
                 let status = git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, &proxy, headers)
                 if status < 0 { throw state.storedError ?? lastError(status, "git_remote_connect", redacting: secrets) }
@@ -153,9 +178,8 @@ extension Repository {
                 }
                 return nil
             }
-            defer { git_remote_disconnect(remote) }
             guard let tip else { return nil }
-            if !contains(tip) {
+            if !repository.contains(tip) {
                 var fetchOptions = git_fetch_options()
                 git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION))
                 fetchOptions.callbacks = callbacks
@@ -171,52 +195,46 @@ extension Repository {
                     }
                 }
             }
-            try setReference(localReference, to: tip, message: "lockpool: fetch")
+            try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
             return tip
         }
     }
 
-    /// Pushes `commit` to `refs/heads/<branch>` of the remote at `url`, without force, and reads the per-reference
-    /// status: `git_remote_push` returns 0 even when the server refuses the reference.
+    /// Pushes `commit` to `refs/heads/<branch>`, without force, and reads the per-reference status:
+    /// `git_remote_push` returns 0 even when the server refuses the reference.
     ///
     /// Calls `git_remote_push` with a `push_update_reference` callback. The commit is first pointed at by the local
     /// reference `refs/lockpool/outgoing`, since libgit2 pushes references, not bare ids.
     ///
     /// - Throws: `PushRejected` when the reference was refused (locally as non-fast-forward, or by the server);
     ///   `GitError` for transport and authentication failures.
-    public func push(_ commit: ObjectID, toBranch branch: String, of url: String, options: RemoteOptions) throws {
+    public func push(_ commit: ObjectID, toBranch branch: String) throws {
         let secrets = options.allSecrets
         let outgoing = "refs/lockpool/outgoing"
-        try setReference(outgoing, to: commit, message: "lockpool: push")
-        var remote: OpaquePointer?
-        try check(git_remote_create_anonymous(&remote, pointer, url), "git_remote_create_anonymous", redacting: secrets)
-        defer { git_remote_free(remote) }
+        try repository.setReference(outgoing, to: commit, message: "lockpool: push")
+        let remote = pointer
         let state = RemoteCallbackState(options: options)
         let target = "refs/heads/\(branch)"
         try withExtendedLifetime(state) {
             var pushOptions = git_push_options()
             git_push_options_init(&pushOptions, UInt32(GIT_PUSH_OPTIONS_VERSION))
             pushOptions.callbacks = state.callbacks()
+            defer { git_remote_disconnect(remote) }
             try withStringArray(["\(outgoing):\(target)"]) { refspecs in
                 try withStringArray(options.customHeaders) { headers in
                     pushOptions.custom_headers = headers.pointee
                     let status = git_remote_push(remote, refspecs, &pushOptions)
-                    if status == GIT_ENONFASTFORWARD.rawValue {
-                        let error = lastError(status, "git_remote_push", redacting: secrets)
+                    guard status < 0 else { return }
+                    let error = lastError(status, "git_remote_push", redacting: secrets)
+                    // libgit2 refuses locally when the remote tip is unknown here or not an ancestor: the branch moved.
+                    if status == GIT_ENONFASTFORWARD.rawValue || error.message.contains("not present locally")
+                        || error.message.contains("non-fastforward")
+                    {
                         throw PushRejected(
                             reference: target, reason: "non-fast-forward (\(error.message))",
                             serverMessages: state.redactedServerMessages)
                     }
-                    if status < 0 {
-                        let error = lastError(status, "git_remote_push", redacting: secrets)
-                        // libgit2 refuses locally when the remote tip is unknown here: the branch moved.
-                        if error.message.contains("not present locally") || error.message.contains("non-fastforward") {
-                            throw PushRejected(
-                                reference: target, reason: "non-fast-forward (\(error.message))",
-                                serverMessages: state.redactedServerMessages)
-                        }
-                        throw state.storedError ?? error
-                    }
+                    throw state.storedError ?? error
                 }
             }
             if let refusal = state.refusedReferences.first {
@@ -224,5 +242,23 @@ extension Repository {
                     reference: refusal.reference, reason: refusal.reason, serverMessages: state.redactedServerMessages)
             }
         }
+    }
+}
+
+extension Repository {
+    /// Fetches `branch` from `url` through a one-off `Remote`; see `Remote.fetch(branch:into:)`.
+    ///
+    /// - Throws: `GitError`.
+    public func fetch(branch: String, from url: String, into localReference: String, options: RemoteOptions) throws
+        -> ObjectID?
+    {
+        try Remote(repository: self, url: url, options: options).fetch(branch: branch, into: localReference)
+    }
+
+    /// Pushes through a one-off `Remote`; see `Remote.push(_:toBranch:)`.
+    ///
+    /// - Throws: `PushRejected`, `GitError`.
+    public func push(_ commit: ObjectID, toBranch branch: String, of url: String, options: RemoteOptions) throws {
+        try Remote(repository: self, url: url, options: options).push(commit, toBranch: branch)
     }
 }

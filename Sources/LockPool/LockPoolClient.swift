@@ -91,9 +91,7 @@ public struct LockPoolClient: Sendable {
                         logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.name": "\(lock)"])
                         interruption?.beginPush()
                         do {
-                            try repository.push(
-                                commit, toBranch: configuration.branch, of: configuration.remoteURL,
-                                options: configuration.remoteOptions)
+                            try cache.remote().push(commit, toBranch: configuration.branch)
                         } catch let rejected as PushRejected {
                             if interruption?.endPush(keepDeferring: false) == true { throw LockPoolError.interrupted }
                             if rejected.isStaleTip { return .lost }
@@ -235,9 +233,7 @@ public struct LockPoolClient: Sendable {
                 else { return true }
                 let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
                 do {
-                    try repository.push(
-                        commit, toBranch: configuration.branch, of: configuration.remoteURL,
-                        options: configuration.remoteOptions)
+                    try cache.remote().push(commit, toBranch: configuration.branch)
                 } catch let rejected as PushRejected where rejected.isStaleTip { return false }
                 return true
             }) ?? false

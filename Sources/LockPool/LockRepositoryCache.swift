@@ -14,6 +14,7 @@ public final class LockRepositoryCache {
     public let branch: String
     let options: RemoteOptions
     private(set) public var repository: Repository
+    private var cachedRemote: Remote?
     private let lockFile: Int32
     private var lockDepth = 0
 
@@ -102,10 +103,18 @@ public final class LockRepositoryCache {
         }
     }
 
+    /// The remote of this cache's repository, created once (see `Remote`).
+    public func remote() throws -> Remote {
+        if let cachedRemote, cachedRemote.repository === repository { return cachedRemote }
+        let remote = try Remote(repository: repository, url: remoteURL, options: options)
+        cachedRemote = remote
+        return remote
+    }
+
     private func fetchOnce() throws -> ObjectID {
         let tip: ObjectID?
         do {
-            tip = try repository.fetch(branch: branch, from: remoteURL, into: tipReference, options: options)
+            tip = try remote().fetch(branch: branch, into: tipReference)
         } catch let error as GitError {
             throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
         }
@@ -138,7 +147,7 @@ enum RemoteFailure {
             || message.contains("not a git repository") || message.contains("does not appear to be a git repository")
             || message.contains("404") || message.contains("no such file or directory") && error.errorClass == .os
             || message.contains("unsupported url protocol") || message.contains("malformed url")
-            || message.contains("unsupported url")
+            || message.contains("unsupported url") || message.contains("not exported")
         {
             return LockPoolError.repositoryNotFound(uri: uri)
         }
