@@ -18,7 +18,8 @@ public enum ResourceMain {
             return 1
         }
         var logger = Logger(label: "lockpool.\(step.rawValue)")
-        logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOCKPOOL_LOG_LEVEL"] ?? "") ?? .warning
+        logger.logLevel =
+            Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOCKPOOL_LOG_LEVEL"] ?? "") ?? .warning
         let interruption = Interruption()
         let printer = ProgressPrinter(write: writeError)
         let signalSources = installSignalHandlers(interruption, printer: printer)

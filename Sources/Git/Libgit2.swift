@@ -8,7 +8,9 @@ enum Libgit2 {
     private static let initialized: Void = {
         git_libgit2_init()
         // lockpool ignores the user's and the system's git configuration: an image's ~/.gitconfig changes nothing.
-        for level in [GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA] {
+        for level in [
+            GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA,
+        ] {
             _ = lockpool_git_set_search_path(Int32(level.rawValue), "")
         }
         // Caches live in TMPDIR, possibly created by another uid in a shared container.

@@ -27,7 +27,8 @@ extension Repository {
     /// This is a path-filtered revwalk that compares tree entry ids, so it never diffs whole trees.
     ///
     /// - Throws: `GitError`.
-    public func firstParentCommits(touching path: String, from start: ObjectID, limit: Int = .max) throws -> [ObjectID] {
+    public func firstParentCommits(touching path: String, from start: ObjectID, limit: Int = .max) throws -> [ObjectID]
+    {
         var result: [ObjectID] = []
         try walkFirstParents(from: start) { id in
             let commit = try self.commit(id)

@@ -31,8 +31,10 @@ public struct PushRejected: Error, Sendable, CustomStringConvertible {
     /// Whether the refusal means the branch moved since the fetch (a lost race), not a policy refusal.
     public var isStaleTip: Bool {
         let reason = reason.lowercased()
-        return ["non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock ref", "non-fastforward",
-            "not present locally", "failed to update ref"].contains { reason.contains($0) }
+        return [
+            "non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock ref", "non-fastforward",
+            "not present locally", "failed to update ref",
+        ].contains { reason.contains($0) }
     }
 
     public var description: String { "push of \(reference) was rejected: \(reason)" }
@@ -88,7 +90,9 @@ final class RemoteCallbackState {
         if credentialAttempts > 1 { return GIT_EAUTH.rawValue }
         switch credentials.kind {
         case .userPassword(let user, let password):
-            guard allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else { return GIT_PASSTHROUGH.rawValue }
+            guard allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else {
+                return GIT_PASSTHROUGH.rawValue
+            }
             return git_credential_userpass_plaintext_new(out, user, password)
         }
     }
@@ -103,7 +107,8 @@ final class RemoteCallbackState {
 }
 
 /// Runs `body` with a `git_strarray` view of `strings`.
-func withStringArray<Result>(_ strings: [String], _ body: (UnsafeMutablePointer<git_strarray>) throws -> Result) rethrows
+func withStringArray<Result>(_ strings: [String], _ body: (UnsafeMutablePointer<git_strarray>) throws -> Result)
+    rethrows
     -> Result
 {
     var cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }

@@ -102,7 +102,8 @@ extension Repository {
             cUpdates.append(item)
         }
         var out = git_oid()
-        try check(git_tree_create_updated(&out, pointer, baseTree, cUpdates.count, &cUpdates), "git_tree_create_updated")
+        try check(
+            git_tree_create_updated(&out, pointer, baseTree, cUpdates.count, &cUpdates), "git_tree_create_updated")
         return ObjectID(out)
     }
 

@@ -118,7 +118,9 @@ public final class Repository {
     public func createBlob(_ bytes: [UInt8]) throws -> ObjectID {
         var oid = git_oid()
         _ = try bytes.withUnsafeBytes { buffer in
-            try check(git_blob_create_from_buffer(&oid, pointer, buffer.baseAddress, buffer.count), "git_blob_create_from_buffer")
+            try check(
+                git_blob_create_from_buffer(&oid, pointer, buffer.baseAddress, buffer.count),
+                "git_blob_create_from_buffer")
         }
         return ObjectID(oid)
     }

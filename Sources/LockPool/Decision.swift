@@ -92,7 +92,9 @@ struct Decider {
                 }
                 return try noOp(lock)
             case (.claimed, true):
-                guard snapshot.claimed[lock]?.id == blob else { throw LockPoolError.existsClaimed(lock: lock, pool: pool) }
+                guard snapshot.claimed[lock]?.id == blob else {
+                    throw LockPoolError.existsClaimed(lock: lock, pool: pool)
+                }
                 return try noOp(lock)
             case (.claimed, false): throw LockPoolError.existsClaimed(lock: lock, pool: pool)
             case (.unclaimed, true): throw LockPoolError.existsUnclaimed(lock: lock, pool: pool)
@@ -107,7 +109,8 @@ struct Decider {
                 let id = try repository.createBlob(content)
                 return .change(
                     lock: lock, updates: [.upsert(path: "\(pool)/unclaimed/\(lock)", id: id, mode: 0o100644)],
-                    message: message(.update, verb: isNew ? "adding unclaimed" : "updating", lock: lock, state: "unclaimed"),
+                    message: message(
+                        .update, verb: isNew ? "adding unclaimed" : "updating", lock: lock, state: "unclaimed"),
                     stateAfter: .unclaimed)
             }
         case .check(let lock):
@@ -161,6 +164,7 @@ struct Decider {
         let expiry = lease.map { Date(timeIntervalSince1970: seconds + Double($0.components.seconds)) }
         return CommitMessage(
             verb: verb, operation: operation, pool: pool, lock: lock, stateAfter: state, claimCommit: claim?.hex,
-            leaseExpires: expiry, build: configuration.build, tool: configuration.tool, nonce: CommitMessage.freshNonce())
+            leaseExpires: expiry, build: configuration.build, tool: configuration.tool,
+            nonce: CommitMessage.freshNonce())
     }
 }

@@ -51,7 +51,9 @@ public struct LockPoolClient: Sendable {
         var warned = Set<String>()
 
         while true {
-            if let deadline, let timeout, clock.now >= deadline, waitStart != nil || consecutiveLost > 0 || networkFailures > 0 {
+            if let deadline, let timeout, clock.now >= deadline,
+                waitStart != nil || consecutiveLost > 0 || networkFailures > 0
+            {
                 throw LockPoolError.timedOut(after: timeout, reason: lastReason)
             }
             let wantStatus = waitStart == nil || nextStatus.map { clock.now >= $0 } ?? false
@@ -64,7 +66,9 @@ public struct LockPoolClient: Sendable {
                     let repository = cache.repository
                     if let sent = pending {
                         pending = nil
-                        if try repository.isSameOrDescendant(tip, of: sent), let lock = operation.lock ?? lockMoved(by: sent, in: repository) {
+                        if try repository.isSameOrDescendant(tip, of: sent),
+                            let lock = operation.lock ?? lockMoved(by: sent, in: repository)
+                        {
                             logger.debug("push with unknown outcome had won", metadata: ["commit": "\(sent)"])
                             let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
                             return .won(commit: sent, lock: lock, snapshot: snapshot, interrupted: false)
@@ -157,7 +161,8 @@ public struct LockPoolClient: Sendable {
                     nextStatus = (nextStatus ?? waitStart!).advanced(by: .seconds(30))
                     while let next = nextStatus, next <= clock.now { nextStatus = next.advanced(by: .seconds(30)) }
                 }
-                try await sleep(Self.jitter(configuration.retryDelay, low: 0.9, high: 1.1), until: deadline, clock: clock)
+                try await sleep(
+                    Self.jitter(configuration.retryDelay, low: 0.9, high: 1.1), until: deadline, clock: clock)
             case .transient(let cause):
                 networkFailures += 1
                 lastReason = "network error: \(cause)"
@@ -222,21 +227,25 @@ public struct LockPoolClient: Sendable {
     ) async throws {
         let deadline = clock.now.advanced(by: .seconds(10))
         while clock.now < deadline {
-            let done: Bool = (try? cache.withLock { () throws -> Bool in
-                let tip = try cache.fetchTip(logger: logger)
-                let repository = cache.repository
-                let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
-                guard snapshot.state(of: lock) == .claimed else { return true }
-                let decider = Decider(
-                    configuration: configuration, repository: repository, snapshot: snapshot, now: Date(), warn: { _ in })
-                guard case .change(_, let updates, let message, _) = try decider.decide(.release(lock: lock, fence: claim))
-                else { return true }
-                let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
-                do {
-                    try cache.remote().push(commit, toBranch: configuration.branch)
-                } catch let rejected as PushRejected where rejected.isStaleTip { return false }
-                return true
-            }) ?? false
+            let done: Bool =
+                (try? cache.withLock { () throws -> Bool in
+                    let tip = try cache.fetchTip(logger: logger)
+                    let repository = cache.repository
+                    let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
+                    guard snapshot.state(of: lock) == .claimed else { return true }
+                    let decider = Decider(
+                        configuration: configuration, repository: repository, snapshot: snapshot, now: Date(),
+                        warn: { _ in })
+                    guard
+                        case .change(_, let updates, let message, _) = try decider.decide(
+                            .release(lock: lock, fence: claim))
+                    else { return true }
+                    let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
+                    do {
+                        try cache.remote().push(commit, toBranch: configuration.branch)
+                    } catch let rejected as PushRejected where rejected.isStaleTip { return false }
+                    return true
+                }) ?? false
             if done { return }
             try? await clock.sleep(for: .milliseconds(100))
         }

@@ -81,7 +81,8 @@ public struct PoolHistory {
 
     /// Who made `commit`, as SPEC §5.2 reads history.
     public static func holder(of commit: Commit) -> Holder {
-        Holder.from(message: commit.message, committerName: commit.committer.name, committerEmail: commit.committer.email)
+        Holder.from(
+            message: commit.message, committerName: commit.committer.name, committerEmail: commit.committer.email)
     }
 }
 

@@ -29,7 +29,8 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
                 let password = parts.count > 1 ? decode(parts[1]) : nil
                 // ssh keeps its user in the URL (it names the account, not a secret); http(s) moves it out.
                 if scheme == "ssh" {
-                    url = "\(scheme)://\(user.map { "\($0)@" } ?? "")\(authority[authority.index(after: at)...])\(rest[authorityEnd...])"
+                    url =
+                        "\(scheme)://\(user.map { "\($0)@" } ?? "")\(authority[authority.index(after: at)...])\(rest[authorityEnd...])"
                 } else {
                     url = "\(scheme)://\(authority[authority.index(after: at)...])\(rest[authorityEnd...])"
                 }
@@ -49,7 +50,8 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
         } else if uri.hasPrefix("/") {
             url = uri
         } else {
-            url = URL(fileURLWithPath: uri, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
+            url =
+                URL(fileURLWithPath: uri, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
                 .standardizedFileURL.path
         }
     }
