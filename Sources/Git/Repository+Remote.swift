@@ -214,6 +214,9 @@ public final class Remote {
     /// - Throws: `PushRejected` when the reference was refused (locally as non-fast-forward, or by the server);
     ///   `GitError` for transport and authentication failures.
     public func push(_ commit: ObjectID, toBranch branch: String) throws {
+        if let path = localPath {
+            return try pushLocally(commit, toBranch: branch, path: path)
+        }
         let secrets = options.allSecrets
         let outgoing = "refs/lockpool/outgoing"
         try repository.setReference(outgoing, to: commit, message: "lockpool: push")

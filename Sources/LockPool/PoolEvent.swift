@@ -86,8 +86,15 @@ public final class ProgressPrinter: Sendable {
                 case .add, .addClaimed: "added!"
                 case .check, .checkUnclaimed: nil
                 }
-            midLine.withLock { $0 = false }
-            if let word { write("\n\(word)\n") }
+            let wasMidLine = midLine.withLock { midLine in
+                defer { midLine = false }
+                return midLine
+            }
+            if let word {
+                write("\n\(word)\n")
+            } else if wasMidLine {
+                write("\n")
+            }
         }
     }
 }

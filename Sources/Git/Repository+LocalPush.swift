@@ -1,0 +1,101 @@
+import CLibgit2
+import Foundation
+
+extension Repository {
+    /// Copies `commit` and every tree and blob it needs that `destination` lacks into `destination`'s object
+    /// database. Trees already present there are not descended into, so a lock change copies a handful of objects.
+    /// Calls `git_odb_read` and `git_odb_write`.
+    ///
+    /// - Throws: `GitError`.
+    public func copyObjects(of commit: ObjectID, to destination: Repository) throws {
+        var sourceODB: OpaquePointer?
+        try check(git_repository_odb(&sourceODB, pointer), "git_repository_odb")
+        defer { git_odb_free(sourceODB) }
+        var destinationODB: OpaquePointer?
+        try check(git_repository_odb(&destinationODB, destination.pointer), "git_repository_odb")
+        defer { git_odb_free(destinationODB) }
+
+        func exists(_ id: ObjectID) -> Bool {
+            var oid = id.oid
+            return git_odb_exists(destinationODB, &oid) == 1
+        }
+        func copy(_ id: ObjectID) throws {
+            var oid = id.oid
+            var object: OpaquePointer?
+            try check(git_odb_read(&object, sourceODB, &oid), "git_odb_read")
+            defer { git_odb_object_free(object) }
+            var written = git_oid()
+            try check(
+                git_odb_write(
+                    &written, destinationODB, git_odb_object_data(object), git_odb_object_size(object),
+                    git_odb_object_type(object)),
+                "git_odb_write")
+        }
+        func copyTree(_ tree: ObjectID) throws {
+            guard !exists(tree) else { return }
+            for entry in try entries(ofTree: tree) {
+                switch entry.kind {
+                case .tree: try copyTree(entry.id)
+                case .blob where !exists(entry.id): try copy(entry.id)
+                default: break
+                }
+            }
+            try copy(tree)
+        }
+        guard !exists(commit) else { return }
+        try copyTree(try treeID(ofCommit: commit))
+        try copy(commit)
+    }
+
+    /// Moves `name` from `expected` to `target` atomically: fails when the reference is no longer at `expected` (or,
+    /// with `expected` nil, when it exists). Uses the reference's lock file, like git.
+    /// Calls `git_reference_create_matching` (or `git_reference_create` without force).
+    ///
+    /// - Returns: false when the reference moved (or is locked by a concurrent writer): a lost race.
+    /// - Throws: `GitError` for other failures.
+    public func compareAndSwapReference(_ name: String, from expected: ObjectID?, to target: ObjectID, message: String)
+        throws -> Bool
+    {
+        var newOID = target.oid
+        var reference: OpaquePointer?
+        let status: Int32
+        if let expected {
+            var current = expected.oid
+            status = git_reference_create_matching(&reference, pointer, name, &newOID, 1, &current, message)
+        } else {
+            status = git_reference_create(&reference, pointer, name, &newOID, 0, message)
+        }
+        git_reference_free(reference)
+        if status == GIT_EMODIFIED.rawValue || status == GIT_ELOCKED.rawValue || status == GIT_EEXISTS.rawValue {
+            return false
+        }
+        // A missing reference when one was expected: the branch was deleted meanwhile.
+        if status == GIT_ENOTFOUND.rawValue { return false }
+        try check(status, "git_reference_create_matching")
+        return true
+    }
+}
+
+extension Remote {
+    /// The repository path of a local remote (a path or `file://` URL), else nil.
+    var localPath: String? {
+        if url.hasPrefix("file://") {
+            let path = String(url.dropFirst("file://".count))
+            return path.removingPercentEncoding ?? path
+        }
+        return url.hasPrefix("/") ? url : nil
+    }
+
+    /// Pushes to a local repository without libgit2's local transport, which checks fast-forward against the refs it
+    /// listed at connect time and then overwrites the branch unconditionally (two racing pushes could both "win").
+    /// Objects are copied, then the branch is moved by compare-and-swap from the commit's first parent.
+    func pushLocally(_ commit: ObjectID, toBranch branch: String, path: String) throws {
+        let destination = try Repository.open(at: path)
+        try repository.copyObjects(of: commit, to: destination)
+        let parent = try repository.commit(commit).parents.first
+        let target = "refs/heads/\(branch)"
+        guard try destination.compareAndSwapReference(target, from: parent, to: commit, message: "push") else {
+            throw PushRejected(reference: target, reason: "non-fast-forward (the branch moved)", serverMessages: "")
+        }
+    }
+}
