@@ -16,7 +16,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build test release demo install clean
+.PHONY: all build lint test release demo bench install clean
 
 all: build
 
@@ -25,7 +25,10 @@ build:
 
 # Unit tests and end-to-end tests run in two passes: the end-to-end tests spend their time blocked on child processes
 # (git, check, in, out), and sharing one process with them starves timing-sensitive unit tests of threads.
-test:
+lint:
+	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests
+
+test: lint
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --skip EndToEndTests $(SWIFT_FLAGS) $(TEST_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --filter EndToEndTests $(SWIFT_FLAGS) $(TEST_FLAGS)
@@ -37,6 +40,12 @@ release:
 
 demo: release
 	examples/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+
+# Latency of acquire/release/in/check against the git CLI doing the same change (prints a table, writes JSON).
+bench:
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+	mkdir -p bench-results
+	benchmarks/latency.py "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)" --json bench-results/latency.json
 
 # Installs the release executables into DESTDIR (default /opt/resource), as the image does.
 DESTDIR ?= /opt/resource

@@ -1,4 +1,5 @@
 import Git
+import LockPool
 
 /// The JSON a resource step prints on success, written by hand so that keys keep the upstream order.
 enum ResourceOutput {
@@ -21,22 +22,6 @@ enum ResourceOutput {
 
     private static func line(_ text: String) -> [UInt8] { Array((text + "\n").utf8) }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped; other text as UTF-8.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
-    }
+    /// A JSON string literal (quotes, backslashes and control characters escaped).
+    static func quoted(_ text: String) -> String { NameRule.jsonQuoted(text) }
 }
