@@ -13,7 +13,8 @@ let package = Package(
         .library(name: "LockPool", targets: ["LockPool"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2")
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -21,7 +22,9 @@ let package = Package(
         .target(name: "Git", dependencies: ["CLibgit2"], swiftSettings: upcoming),
         .target(
             name: "LockPool",
-            dependencies: ["Git", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Git", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: upcoming),
         .target(
             name: "ConcourseResource",

@@ -9,6 +9,12 @@ static inline int lockpool_git_set_search_path(int level, const char *path) {
 static inline int lockpool_git_set_owner_validation(int enabled) {
     return git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, enabled);
 }
+static inline int lockpool_git_set_ssl_cert_locations(const char *file, const char *path) {
+    return git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, path);
+}
+static inline int lockpool_git_set_user_agent(const char *user_agent) {
+    return git_libgit2_opts(GIT_OPT_SET_USER_AGENT, user_agent);
+}
 static inline int lockpool_git_set_timeouts(int connect_ms) {
 #ifdef GIT_OPT_SET_SERVER_CONNECT_TIMEOUT
     return git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, connect_ms);

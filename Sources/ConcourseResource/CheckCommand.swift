@@ -8,8 +8,7 @@ public enum CheckCommand {
     /// - Throws: `ResourceError` for a bad request, `LockPoolError` for repository failures.
     public static func run(_ context: ResourceContext) async throws -> [UInt8] {
         let request = try context.decoded(RequestDecoder.decodeCheck(context.stdin))
-        let configuration = request.source.poolConfiguration(
-            environment: context.environment, tool: ResourceContext.tool, readsBuild: false)
+        let configuration = try context.configuration(for: request.source, readsBuild: false)
         let client = LockPoolClient(configuration: configuration)
         let printer = context.printer
         let versions = try await client.withFreshTip(

@@ -10,8 +10,7 @@ public enum InCommand {
     public static func run(_ context: ResourceContext) async throws -> [UInt8] {
         let destination = context.arguments[1]
         let request = try context.decoded(RequestDecoder.decodeIn(context.stdin))
-        let configuration = request.source.poolConfiguration(
-            environment: context.environment, tool: ResourceContext.tool, readsBuild: false)
+        let configuration = try context.configuration(for: request.source, readsBuild: false)
         let pool = configuration.pool
         let branch = configuration.branch
         if request.depth > 0 && !Libgit2Version.current.supportsShallowFetch {

@@ -10,8 +10,7 @@ public enum OutCommand {
     public static func run(_ context: ResourceContext) async throws -> [UInt8] {
         let sourceDirectory = context.arguments[1]
         let request = try context.decoded(RequestDecoder.decodeOut(context.stdin))
-        let configuration = request.source.poolConfiguration(
-            environment: context.environment, tool: ResourceContext.tool, readsBuild: true)
+        let configuration = try context.configuration(for: request.source, readsBuild: true)
         let operation = try poolOperation(request.params, in: sourceDirectory)
         let printer = context.printer
         let result = try await LockPoolClient(configuration: configuration).perform(

@@ -35,6 +35,12 @@ public struct ResourceContext: Sendable {
         for warning in warnings { printer.line(warning) }
     }
 
+    /// The pool configuration for `source`, after applying its process-wide settings and printing their warnings.
+    func configuration(for source: Source, readsBuild: Bool) throws -> PoolConfiguration {
+        printWarnings(try source.applyProcessSettings())
+        return try source.poolConfiguration(environment: environment, tool: Self.tool, readsBuild: readsBuild)
+    }
+
     func decoded<R>(_ result: Result<Decoded<R>, RequestProblems>) throws -> R {
         switch result {
         case .success(let decoded):

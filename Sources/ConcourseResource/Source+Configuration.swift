@@ -2,6 +2,10 @@ import Foundation
 import Git
 import LockPool
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension Source {
     /// The URI after `git_config` `url.<base>.insteadOf` rewriting (the longest matching base wins).
     public var rewrittenURI: String {
@@ -23,30 +27,131 @@ extension Source {
         gitConfig.last { $0.name.lowercased() == key.lowercased() }?.value
     }
 
+    /// The URI for pushes: `url.<base>.pushInsteadOf` rewriting (longest base wins), else `rewrittenURI`.
+    public var rewrittenPushURI: String {
+        var best: (base: String, prefix: String)?
+        for entry in gitConfig {
+            let lower = entry.name.lowercased()
+            guard lower.hasPrefix("url."), lower.hasSuffix(".pushinsteadof") else { continue }
+            let base = String(entry.name.dropFirst(4).dropLast(14))
+            if uri.hasPrefix(entry.value), entry.value.count > (best?.prefix.count ?? -1) { best = (base, entry.value) }
+        }
+        guard let best else { return rewrittenURI }
+        return best.base + uri.dropFirst(best.prefix.count)
+    }
+
+    /// Whether TLS certificates of the git server are checked (`skip_ssl_verification`, `http.sslVerify`).
+    var verifiesCertificates: Bool {
+        if skipSSLVerification { return false }
+        if let value = gitConfigValue("http.sslVerify")?.lowercased() {
+            return !["false", "no", "off", "0"].contains(value)
+        }
+        return true
+    }
+
     /// The pool configuration for this source.
     ///
     /// - Parameters:
-    ///   - environment: the process environment (`TMPDIR`, `BUILD_*`).
+    ///   - environment: the process environment (`TMPDIR`, `BUILD_*`, `SSH_AUTH_SOCK`, `USER`).
     ///   - tool: the `Lock-Tool` trailer value.
     ///   - readsBuild: whether `BUILD_*` variables are read (`out` only).
-    public func poolConfiguration(environment: [String: String], tool: String, readsBuild: Bool) -> PoolConfiguration {
+    /// - Throws: `LockPoolError.privateKey` for an unusable `private_key` or a missing passphrase.
+    public func poolConfiguration(environment: [String: String], tool: String, readsBuild: Bool) throws
+        -> PoolConfiguration
+    {
         let address = RemoteAddress(rewrittenURI)
+        let pushAddress = RemoteAddress(rewrittenPushURI)
         var secrets = self.secrets
-        if let password = address.password { secrets.append(password) }
+        for password in [address.password, pushAddress.password].compactMap({ $0 }) { secrets.append(password) }
         var credentials: Credentials?
-        if let username, let password, !username.isEmpty, !password.isEmpty {
-            credentials = .userPassword(user: username, password: password)
-        } else if let user = address.user, let password = address.password {
-            credentials = .userPassword(user: user, password: password)
+        switch address.transport {
+        case .ssh:
+            let user = privateKeyUser ?? Self.loginName(environment)
+            if let privateKey {
+                do {
+                    let key = try PrivateKey.prepare(privateKey, passphrase: privateKeyPassphrase)
+                    credentials = .sshKey(user: user, privateKey: key, passphrase: privateKeyPassphrase)
+                } catch { throw LockPoolError.privateKey(error) }
+            } else if environment["SSH_AUTH_SOCK"] != nil {
+                credentials = .sshAgent(user: user)
+            }
+        case .http:
+            if let username, let password {
+                credentials = .userPassword(user: username, password: password)
+            } else if let user = address.user, let password = address.password {
+                credentials = .userPassword(user: user, password: password)
+            }
+        case .git, .local:
+            break
+        }
+        var proxyURL: String?
+        var proxyCredentials: Credentials?
+        if let proxy = gitConfigValue("http.proxy"), !proxy.isEmpty {
+            let proxyAddress = RemoteAddress(proxy.contains("://") ? proxy : "http://\(proxy)")
+            proxyURL = proxyAddress.url
+            if let user = proxyAddress.user {
+                proxyCredentials = .userPassword(user: user, password: proxyAddress.password ?? "")
+                if let password = proxyAddress.password { secrets.append(password) }
+            }
+        }
+        let redirects: RemoteOptions.RedirectPolicy? =
+            switch gitConfigValue("http.followRedirects")?.lowercased() {
+            case "true"?: .all
+            case "false"?: RemoteOptions.RedirectPolicy.none
+            case "initial"?: .initial
+            default: nil
+            }
+        var hostKeyCheck: (@Sendable (HostKey) -> String?)?
+        if let knownHosts, address.transport == .ssh {
+            let entries = KnownHosts(knownHosts)
+            let name = KnownHosts.name(host: address.host ?? "", port: address.port)
+            hostKeyCheck = { key in entries.problem(with: key, name: name) }
         }
         let headers = gitConfig.filter { $0.name.lowercased() == "http.extraheader" }.map(\.value)
         return PoolConfiguration(
-            remoteURL: address.url, branch: branch, pool: pool,
-            remoteOptions: RemoteOptions(credentials: credentials, customHeaders: headers, secrets: secrets),
+            remoteURL: address.url, pushURL: pushAddress.url == address.url ? nil : pushAddress.url, branch: branch,
+            pool: pool,
+            remoteOptions: RemoteOptions(
+                credentials: credentials, customHeaders: headers, secrets: secrets,
+                acceptsInvalidCertificates: !verifiesCertificates, hostKeyCheck: hostKeyCheck, proxyURL: proxyURL,
+                proxyCredentials: proxyCredentials, followRedirects: redirects),
             cacheRoot: PoolConfiguration.cacheRoot(temporaryDirectory: environment["TMPDIR"]),
             retryDelay: retryDelay,
             identityName: gitConfigValue("user.name") ?? "CI Pool Resource",
             identityEmail: gitConfigValue("user.email") ?? "ci-pool@localhost",
             build: readsBuild ? BuildInfo(environment: environment) : BuildInfo(), tool: tool)
+    }
+
+    /// Applies the process-wide settings of this source (`http.sslCAInfo`, `http.sslCAPath`, `http.userAgent`) and
+    /// returns the warnings about keys that cannot take effect for this remote.
+    ///
+    /// - Throws: `LockPoolError.certificateRejected` when the CA file or directory cannot be loaded.
+    public func applyProcessSettings() throws -> [String] {
+        let caFile = gitConfigValue("http.sslCAInfo")
+        let caPath = gitConfigValue("http.sslCAPath")
+        if caFile != nil || caPath != nil {
+            do { try GlobalOptions.setCertificateLocations(file: caFile, directory: caPath) } catch {
+                throw LockPoolError.certificateRejected(
+                    reason:
+                        "could not load git_config http.sslCAInfo/http.sslCAPath: \((error as? GitError)?.message ?? "\(error)")"
+                )
+            }
+        }
+        if let agent = gitConfigValue("http.userAgent") { try? GlobalOptions.setUserAgent(agent) }
+        var warnings: [String] = []
+        let transport = RemoteAddress(rewrittenURI).transport
+        if let tunnel = httpsTunnel, tunnel.proxyHost != nil, tunnel.proxyPort != nil,
+            transport == .http || transport == .local
+        {
+            warnings.append(
+                "warning: https_tunnel has no effect for http(s) and local remotes; use git_config http.proxy instead")
+        }
+        return warnings
+    }
+
+    /// The local login name, as OpenSSH uses it when neither the URI nor `private_key_user` names a user.
+    static func loginName(_ environment: [String: String]) -> String? {
+        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return environment["USER"] ?? environment["LOGNAME"]
     }
 }

@@ -42,3 +42,29 @@ public struct Libgit2Version: Sendable, Comparable, CustomStringConvertible {
         (lhs.major, lhs.minor, lhs.patch) < (rhs.major, rhs.minor, rhs.patch)
     }
 }
+
+/// Process-wide libgit2 settings: they apply to every remote this process talks to.
+public enum GlobalOptions {
+    /// Trusts the certificate authorities in `file` (a PEM bundle) and/or `directory` (hashed certificates) for TLS
+    /// connections to git servers, instead of the system's. Calls `git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS)`.
+    ///
+    /// - Throws: `GitError` when the TLS backend cannot load them.
+    public static func setCertificateLocations(file: String?, directory: String?) throws {
+        Libgit2.initializeOnce()
+        try check(lockpool_git_set_ssl_cert_locations(file, directory), "git_libgit2_opts")
+    }
+
+    /// Sets the HTTP `User-Agent` sent to git servers. Calls `git_libgit2_opts(GIT_OPT_SET_USER_AGENT)`.
+    ///
+    /// - Throws: `GitError`.
+    public static func setUserAgent(_ userAgent: String) throws {
+        Libgit2.initializeOnce()
+        try check(lockpool_git_set_user_agent(userAgent), "git_libgit2_opts")
+    }
+
+    /// Whether this libgit2 was built with SSH support. Calls `git_libgit2_features`.
+    public static var supportsSSH: Bool {
+        Libgit2.initializeOnce()
+        return git_libgit2_features() & Int32(GIT_FEATURE_SSH.rawValue) != 0
+    }
+}

@@ -1,7 +1,7 @@
 import CLibgit2
 import Glibc
 
-/// How to reach a remote: credentials and the secrets to redact from messages.
+/// How to reach a remote: credentials, certificate and host key policy, proxy, headers, and the secrets to redact.
 public struct RemoteOptions: Sendable {
     /// The credential to offer when the remote asks for one; offered once.
     public var credentials: Credentials?
@@ -9,14 +9,45 @@ public struct RemoteOptions: Sendable {
     public var customHeaders: [String]
     /// Values to replace with `****` in any message from libgit2 or the server.
     public var secrets: [String]
+    /// Accept any TLS certificate from an https remote.
+    public var acceptsInvalidCertificates: Bool
+    /// Decides whether an SSH host key is acceptable: nil accepts (the upstream resource's `StrictHostKeyChecking no`),
+    /// else a returned message rejects the key with that message.
+    public var hostKeyCheck: (@Sendable (HostKey) -> String?)?
+    /// The HTTP proxy for http(s) remotes, without userinfo; nil uses the environment (`https_proxy`, …).
+    public var proxyURL: String?
+    /// Credentials for `proxyURL`.
+    public var proxyCredentials: Credentials?
+    /// Whether to follow HTTP redirects: nil is libgit2's default (the initial request only).
+    public var followRedirects: RedirectPolicy?
 
-    public init(credentials: Credentials? = nil, customHeaders: [String] = [], secrets: [String] = []) {
+    /// Which HTTP redirects to follow.
+    public enum RedirectPolicy: Sendable { case none, initial, all }
+
+    public init(
+        credentials: Credentials? = nil, customHeaders: [String] = [], secrets: [String] = [],
+        acceptsInvalidCertificates: Bool = false, hostKeyCheck: (@Sendable (HostKey) -> String?)? = nil,
+        proxyURL: String? = nil, proxyCredentials: Credentials? = nil, followRedirects: RedirectPolicy? = nil
+    ) {
         self.credentials = credentials
         self.customHeaders = customHeaders
         self.secrets = secrets
+        self.acceptsInvalidCertificates = acceptsInvalidCertificates
+        self.hostKeyCheck = hostKeyCheck
+        self.proxyURL = proxyURL
+        self.proxyCredentials = proxyCredentials
+        self.followRedirects = followRedirects
     }
 
-    var allSecrets: [String] { secrets + (credentials?.secrets ?? []) }
+    var allSecrets: [String] { secrets + (credentials?.secrets ?? []) + (proxyCredentials?.secrets ?? []) }
+
+    var redirectOption: git_remote_redirect_t {
+        switch followRedirects {
+        case .none?: GIT_REMOTE_REDIRECT_NONE
+        case .all?: GIT_REMOTE_REDIRECT_ALL
+        case .initial?, nil: GIT_REMOTE_REDIRECT_INITIAL
+        }
+    }
 }
 
 /// The server refused to update a reference during a push.
@@ -44,6 +75,7 @@ public struct PushRejected: Error, Sendable, CustomStringConvertible {
 final class RemoteCallbackState {
     let options: RemoteOptions
     var credentialAttempts = 0
+    var proxyCredentialAttempts = 0
     var refusedReferences: [(reference: String, reason: String)] = []
     var acknowledgedReferences: [String] = []
     var serverMessages = ""
@@ -57,7 +89,11 @@ final class RemoteCallbackState {
         callbacks.payload = Unmanaged.passUnretained(self).toOpaque()
         callbacks.credentials = { out, _, usernameFromURL, allowedTypes, payload in
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
-            return state.credential(out, usernameFromURL, allowedTypes)
+            return state.credential(out, usernameFromURL, allowedTypes, proxy: false)
+        }
+        callbacks.certificate_check = { cert, valid, host, payload in
+            let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
+            return state.certificate(cert, valid: valid, host: host)
         }
         callbacks.push_update_reference = { reference, status, payload in
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
@@ -80,20 +116,85 @@ final class RemoteCallbackState {
         return callbacks
     }
 
-    /// Offers the configured credential once; libgit2 asks again after a refusal, which must not loop.
-    private func credential(
+    /// Offers the configured credential once per kind; libgit2 asks again after a refusal, which must not loop.
+    func credential(
         _ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>?, _ usernameFromURL: UnsafePointer<CChar>?,
-        _ allowedTypes: UInt32
+        _ allowedTypes: UInt32, proxy: Bool
     ) -> Int32 {
+        let credentials = proxy ? options.proxyCredentials : options.credentials
+        let user = usernameFromURL.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        if allowedTypes & GIT_CREDENTIAL_USERNAME.rawValue != 0 {
+            guard let name = user ?? credentials?.defaultUser else { return GIT_PASSTHROUGH.rawValue }
+            return git_credential_username_new(out, name)
+        }
+        guard let credentials else {
+            storedError = AuthenticationRefused(tried: nil)
+            return GIT_EAUTH.rawValue
+        }
         credentialAttempts += 1
-        guard let credentials = options.credentials else { return GIT_PASSTHROUGH.rawValue }
-        if credentialAttempts > 1 { return GIT_EAUTH.rawValue }
+        if credentialAttempts > 1 {
+            storedError = AuthenticationRefused(tried: triedDescription(credentials, user: user))
+            return GIT_EAUTH.rawValue
+        }
         switch credentials.kind {
-        case .userPassword(let user, let password):
-            guard allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else {
-                return GIT_PASSTHROUGH.rawValue
+        case .userPassword(let name, let password):
+            guard allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else { break }
+            return git_credential_userpass_plaintext_new(out, name, password)
+        case .sshKey(let defaultUser, let key, let passphrase):
+            guard allowedTypes & GIT_CREDENTIAL_SSH_MEMORY.rawValue != 0 else { break }
+            return git_credential_ssh_key_memory_new(out, user ?? defaultUser ?? "", nil, key, passphrase)
+        case .sshAgent(let defaultUser):
+            guard allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else { break }
+            return git_credential_ssh_key_from_agent(out, user ?? defaultUser ?? "")
+        }
+        storedError = AuthenticationRefused(tried: nil)
+        return GIT_EAUTH.rawValue
+    }
+
+    private func triedDescription(_ credentials: Credentials, user: String?) -> String {
+        switch credentials.kind {
+        case .userPassword: credentials.kindDescription
+        case .sshKey(let defaultUser, _, _):
+            "ssh private key for user '\(user ?? defaultUser ?? "")'"
+        case .sshAgent(let defaultUser): "ssh-agent identities for user '\(user ?? defaultUser ?? "")'"
+        }
+    }
+
+    /// Checks an SSH host key (against `hostKeyCheck`) or a TLS certificate (libgit2's verdict, unless invalid
+    /// certificates are accepted).
+    func certificate(_ cert: UnsafeMutablePointer<git_cert>?, valid: Int32, host: UnsafePointer<CChar>?) -> Int32 {
+        guard let cert else { return GIT_PASSTHROUGH.rawValue }
+        let hostName = host.map { String(cString: $0) } ?? ""
+        switch cert.pointee.cert_type {
+        case GIT_CERT_HOSTKEY_LIBSSH2:
+            guard let check = options.hostKeyCheck else { return 0 }
+            let hostKey = cert.withMemoryRebound(to: git_cert_hostkey.self, capacity: 1) { $0.pointee }
+            guard hostKey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hostKey.hostkey else {
+                storedError = CertificateRejected(reason: "host key for \(hostName) could not be read")
+                return GIT_EUSER.rawValue
             }
-            return git_credential_userpass_plaintext_new(out, user, password)
+            let blob = Array(UnsafeRawBufferPointer(start: raw, count: hostKey.hostkey_len))
+            let type: String =
+                switch hostKey.raw_type {
+                case GIT_CERT_SSH_RAW_TYPE_RSA: "ssh-rsa"
+                case GIT_CERT_SSH_RAW_TYPE_DSS: "ssh-dss"
+                case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_256: "ecdsa-sha2-nistp256"
+                case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_384: "ecdsa-sha2-nistp384"
+                case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_521: "ecdsa-sha2-nistp521"
+                case GIT_CERT_SSH_RAW_TYPE_KEY_ED25519: "ssh-ed25519"
+                default: "unknown"
+                }
+            if let problem = check(HostKey(type: type, blob: blob, host: hostName)) {
+                storedError = CertificateRejected(reason: problem)
+                return GIT_EUSER.rawValue
+            }
+            return 0
+        default:
+            if valid != 0 || options.acceptsInvalidCertificates { return 0 }
+            storedError = CertificateRejected(
+                reason: "the TLS certificate of \(hostName) is not trusted; set skip_ssl_verification, "
+                    + "or git_config http.sslCAInfo to the certificate authority's file")
+            return GIT_EUSER.rawValue
         }
     }
 
@@ -103,6 +204,34 @@ final class RemoteCallbackState {
             .split(whereSeparator: { $0 == "\n" || $0 == "\r" })
             .map { "remote: \($0)" }
             .joined(separator: "\n")
+    }
+}
+
+extension RemoteCallbackState {
+    /// Runs `body` with libgit2 proxy options for these remote options (strings kept alive for the call).
+    func withProxyOptions<Result>(_ body: (git_proxy_options) throws -> Result) rethrows -> Result {
+        var proxy = git_proxy_options()
+        git_proxy_options_init(&proxy, UInt32(GIT_PROXY_OPTIONS_VERSION))
+        proxy.payload = Unmanaged.passUnretained(self).toOpaque()
+        proxy.credentials = { out, _, usernameFromURL, allowedTypes, payload in
+            let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
+            state.proxyCredentialAttempts += 1
+            if state.proxyCredentialAttempts > 1 { return GIT_EAUTH.rawValue }
+            return state.credential(out, usernameFromURL, allowedTypes, proxy: true)
+        }
+        proxy.certificate_check = { cert, valid, host, payload in
+            let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
+            return state.certificate(cert, valid: valid, host: host)
+        }
+        guard let url = options.proxyURL else {
+            proxy.type = GIT_PROXY_AUTO
+            return try body(proxy)
+        }
+        return try url.withCString { cURL in
+            proxy.type = GIT_PROXY_SPECIFIED
+            proxy.url = cURL
+            return try body(proxy)
+        }
     }
 }
 
@@ -166,12 +295,18 @@ public final class Remote {
         let remote = pointer
         let state = RemoteCallbackState(options: options)
         return try withExtendedLifetime(state) {
-            var callbacks = state.callbacks()
-            var proxy = git_proxy_options()
-            git_proxy_options_init(&proxy, UInt32(GIT_PROXY_OPTIONS_VERSION))
+            let callbacks = state.callbacks()
             defer { git_remote_disconnect(remote) }
             let tip: ObjectID? = try withStringArray(options.customHeaders) { headers in
-                let status = git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, &proxy, headers)
+                var connectOptions = git_remote_connect_options()
+                git_remote_connect_options_init(&connectOptions, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION))
+                connectOptions.callbacks = callbacks
+                connectOptions.follow_redirects = options.redirectOption
+                connectOptions.custom_headers = headers.pointee
+                let status = state.withProxyOptions { proxy in
+                    connectOptions.proxy_opts = proxy
+                    return git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &connectOptions)
+                }
                 if status < 0 { throw state.storedError ?? lastError(status, "git_remote_connect", redacting: secrets) }
                 var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
                 var count = 0
@@ -190,10 +325,14 @@ public final class Remote {
                 fetchOptions.callbacks = callbacks
                 fetchOptions.update_fetchhead = 0
                 fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+                fetchOptions.follow_redirects = options.redirectOption
                 try withStringArray(["+refs/heads/\(branch):\(localReference)"]) { refspecs in
                     try withStringArray(options.customHeaders) { headers in
                         fetchOptions.custom_headers = headers.pointee
-                        let status = git_remote_download(remote, refspecs, &fetchOptions)
+                        let status = state.withProxyOptions { proxy in
+                            fetchOptions.proxy_opts = proxy
+                            return git_remote_download(remote, refspecs, &fetchOptions)
+                        }
                         if status < 0 {
                             throw state.storedError ?? lastError(status, "git_remote_download", redacting: secrets)
                         }
@@ -231,7 +370,11 @@ public final class Remote {
             try withStringArray(["\(outgoing):\(target)"]) { refspecs in
                 try withStringArray(options.customHeaders) { headers in
                     pushOptions.custom_headers = headers.pointee
-                    let status = git_remote_push(remote, refspecs, &pushOptions)
+                    pushOptions.follow_redirects = options.redirectOption
+                    let status = state.withProxyOptions { proxy in
+                        pushOptions.proxy_opts = proxy
+                        return git_remote_push(remote, refspecs, &pushOptions)
+                    }
                     guard status < 0 else { return }
                     let error = lastError(status, "git_remote_push", redacting: secrets)
                     // libgit2 refuses locally when the remote tip is unknown here or not an ancestor: the branch moved.

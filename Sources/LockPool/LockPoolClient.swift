@@ -37,8 +37,8 @@ public struct LockPoolClient: Sendable {
         let pool = configuration.pool
         events(.started(operation.kind, lock: operation.lock, pool: pool, claimed: operation.kind == .addClaimed))
         let cache = try LockRepositoryCache(
-            root: configuration.cacheRoot, remoteURL: configuration.remoteURL, branch: configuration.branch,
-            options: configuration.remoteOptions)
+            root: configuration.cacheRoot, remoteURL: configuration.remoteURL, pushURL: configuration.pushURL,
+            branch: configuration.branch, options: configuration.remoteOptions)
         let start = clock.now
         let deadline = timeout.map { start.advanced(by: $0) }
         var lostRaces = 0
@@ -95,14 +95,14 @@ public struct LockPoolClient: Sendable {
                         logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.name": "\(lock)"])
                         interruption?.beginPush()
                         do {
-                            try cache.remote().push(commit, toBranch: configuration.branch)
+                            try cache.pushRemote().push(commit, toBranch: configuration.branch)
                         } catch let rejected as PushRejected {
                             if interruption?.endPush(keepDeferring: false) == true { throw LockPoolError.interrupted }
                             if rejected.isStaleTip { return .lost }
                             var reason = rejected.reason
                             if !rejected.serverMessages.isEmpty { reason += "\n" + rejected.serverMessages }
                             throw LockPoolError.pushRefused(branch: configuration.branch, reason: reason)
-                        } catch let error as GitError {
+                        } catch {
                             if interruption?.endPush(keepDeferring: false) == true { throw LockPoolError.interrupted }
                             let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
                             if let transient = classified as? TransientError {
@@ -242,7 +242,7 @@ public struct LockPoolClient: Sendable {
                     else { return true }
                     let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
                     do {
-                        try cache.remote().push(commit, toBranch: configuration.branch)
+                        try cache.pushRemote().push(commit, toBranch: configuration.branch)
                     } catch let rejected as PushRejected where rejected.isStaleTip { return false }
                     return true
                 }) ?? false
@@ -276,8 +276,8 @@ extension LockPoolClient {
         clock: C, events: (PoolEvent) -> Void, logger: Logger, _ body: (LockRepositoryCache, ObjectID) throws -> T
     ) async throws -> T {
         let cache = try LockRepositoryCache(
-            root: configuration.cacheRoot, remoteURL: configuration.remoteURL, branch: configuration.branch,
-            options: configuration.remoteOptions)
+            root: configuration.cacheRoot, remoteURL: configuration.remoteURL, pushURL: configuration.pushURL,
+            branch: configuration.branch, options: configuration.remoteOptions)
         var failures = 0
         while true {
             do {

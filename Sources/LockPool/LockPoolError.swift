@@ -14,7 +14,9 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case pushRefused(branch: String, reason: String)
     case branchNotFound(branch: String, uri: String)
     case repositoryNotFound(uri: String)
-    case authenticationFailed(uri: String)
+    case authenticationFailed(uri: String, tried: String?)
+    case certificateRejected(reason: String)
+    case privateKey(PrivateKey.Problem)
     case network(cause: String)
     case timedOut(after: Duration, reason: String)
     case interrupted
@@ -46,7 +48,12 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
         case .pushRefused(let branch, let reason): "push to branch '\(branch)' was refused by the server: \(reason)"
         case .branchNotFound(let branch, let uri): "branch '\(branch)' not found in \(uri)"
         case .repositoryNotFound(let uri): "repository not found: \(uri)"
-        case .authenticationFailed(let uri): "authentication failed for \(uri)"
+        case .authenticationFailed(let uri, let tried):
+            "authentication failed for \(uri)"
+                + (tried.map { " (\($0) refused)" }
+                    ?? " (no credential to offer: set private_key, username and password, or SSH_AUTH_SOCK)")
+        case .certificateRejected(let reason): reason
+        case .privateKey(let problem): problem.description
         case .network(let cause): "network error: \(cause)"
         case .timedOut(let after, let reason): "timed out after \(after.goDescription): \(reason)"
         case .interrupted: "interrupted; nothing was changed"

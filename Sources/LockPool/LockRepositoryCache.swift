@@ -15,6 +15,9 @@ public final class LockRepositoryCache {
     let options: RemoteOptions
     private(set) public var repository: Repository
     private var cachedRemote: Remote?
+    private var cachedPushRemote: Remote?
+    /// Where pushes go when it differs from `remoteURL`.
+    public let pushURL: String?
     private let lockFile: Int32
     private var lockDepth = 0
 
@@ -29,7 +32,9 @@ public final class LockRepositoryCache {
     ///   - branch: the branch name.
     ///   - options: how to reach the remote.
     /// - Throws: `LockPoolError.gitFailed` when the cache cannot be created.
-    public init(root: String, remoteURL: String, branch: String, options: RemoteOptions) throws {
+    public init(root: String, remoteURL: String, pushURL: String? = nil, branch: String, options: RemoteOptions) throws
+    {
+        self.pushURL = pushURL
         self.path = Self.directory(root: root, remoteURL: remoteURL, branch: branch)
         self.remoteURL = remoteURL
         self.branch = branch
@@ -111,11 +116,20 @@ public final class LockRepositoryCache {
         return remote
     }
 
+    /// The remote pushes go to: `pushURL`'s when set, else `remote()`.
+    public func pushRemote() throws -> Remote {
+        guard let pushURL else { return try remote() }
+        if let cachedPushRemote, cachedPushRemote.repository === repository { return cachedPushRemote }
+        let remote = try Remote(repository: repository, url: pushURL, options: options)
+        cachedPushRemote = remote
+        return remote
+    }
+
     private func fetchOnce() throws -> ObjectID {
         let tip: ObjectID?
         do {
             tip = try remote().fetch(branch: branch, into: tipReference)
-        } catch let error as GitError {
+        } catch {
             throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
         }
         guard let tip else { throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL) }
@@ -136,22 +150,38 @@ public struct TransientError: Error, Sendable, CustomStringConvertible {
 
 /// Sorting remote failures into permanent and transient ones.
 enum RemoteFailure {
+    static func classify(_ error: any Error, uri: String, step: String) -> any Error {
+        switch error {
+        case let refused as AuthenticationRefused:
+            return LockPoolError.authenticationFailed(uri: uri, tried: refused.tried)
+        case let rejected as CertificateRejected: return LockPoolError.certificateRejected(reason: rejected.reason)
+        case let error as GitError: return classify(error, uri: uri, step: step)
+        default: return error
+        }
+    }
+
     static func classify(_ error: GitError, uri: String, step: String) -> any Error {
         let message = error.message.lowercased()
+        if message.contains("private key") || message.contains("passphrase") {
+            return LockPoolError.privateKey(.unusable(error.message))
+        }
         if error.code == .auth || message.contains("authentication") || message.contains("401")
-            || message.contains("403")
+            || message.contains("403") || message.contains("authenticate")
         {
-            return LockPoolError.authenticationFailed(uri: uri)
+            return LockPoolError.authenticationFailed(uri: uri, tried: nil)
         }
         if message.contains("could not find repository") || message.contains("repository not found")
             || message.contains("not a git repository") || message.contains("does not appear to be a git repository")
-            || message.contains("404") || message.contains("no such file or directory") && error.errorClass == .os
+            || message.contains("404") || (message.contains("no such file or directory") && error.errorClass == .os)
             || message.contains("unsupported url protocol") || message.contains("malformed url")
             || message.contains("unsupported url") || message.contains("not exported")
         {
             return LockPoolError.repositoryNotFound(uri: uri)
         }
-        if error.code == .certificate { return LockPoolError.gitFailed(operation: step, underlying: error) }
+        if error.code == .certificate || error.errorClass == .ssl && message.contains("certificate") {
+            return LockPoolError.certificateRejected(
+                reason: "the TLS certificate of \(uri) is not trusted: \(error.message)")
+        }
         if [.net, .os, .ssh, .http, .ssl, .callback].contains(error.errorClass) || error.code == .endOfFile
             || message.contains("early eof") || message.contains("connection") || message.contains("timed out")
         {

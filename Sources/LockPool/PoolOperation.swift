@@ -75,6 +75,8 @@ public struct OperationResult: Sendable, Equatable {
 public struct PoolConfiguration: Sendable {
     /// The remote URL, without userinfo.
     public var remoteURL: String
+    /// The URL pushes go to when it differs from `remoteURL` (`url.<base>.pushInsteadOf`), without userinfo.
+    public var pushURL: String?
     public var branch: String
     public var pool: String
     public var remoteOptions: RemoteOptions
@@ -91,11 +93,13 @@ public struct PoolConfiguration: Sendable {
     public var tool: String
 
     public init(
-        remoteURL: String, branch: String, pool: String, remoteOptions: RemoteOptions = RemoteOptions(),
+        remoteURL: String, pushURL: String? = nil, branch: String, pool: String,
+        remoteOptions: RemoteOptions = RemoteOptions(),
         cacheRoot: String, retryDelay: Duration = .seconds(10), identityName: String = "CI Pool Resource",
         identityEmail: String = "ci-pool@localhost", build: BuildInfo = BuildInfo(), tool: String
     ) {
         self.remoteURL = remoteURL
+        self.pushURL = pushURL
         self.branch = branch
         self.pool = pool
         self.remoteOptions = remoteOptions

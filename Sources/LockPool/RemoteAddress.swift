@@ -63,6 +63,46 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
         return colon < slash && colon != uri.startIndex
     }
 
+    /// How lockpool talks to a remote.
+    public enum Transport: Sendable, Equatable { case local, git, ssh, http }
+
+    /// The transport, from the URL's scheme (scp-like addresses are ssh).
+    public var transport: Transport {
+        if url.hasPrefix("ssh://") || url.hasPrefix("git+ssh://") || url.hasPrefix("ssh+git://") { return .ssh }
+        if url.hasPrefix("git://") { return .git }
+        if url.hasPrefix("http://") || url.hasPrefix("https://") { return .http }
+        if url.hasPrefix("/") || url.hasPrefix("file://") { return .local }
+        return Self.isSCPLike(url) ? .ssh : .local
+    }
+
+    /// The host name, for ssh, git and http(s) URLs and scp-like addresses.
+    public var host: String? {
+        authority.map { authority in
+            let hostPort = authority.split(separator: "@").last.map(String.init) ?? authority
+            if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+                return String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            }
+            return String(hostPort.split(separator: ":").first ?? "")
+        }
+    }
+
+    /// The port when the URL names one.
+    public var port: Int? {
+        guard let authority, !Self.isSCPLike(url) || url.contains("://") else { return nil }
+        let hostPort = authority.split(separator: "@").last.map(String.init) ?? authority
+        guard let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") else { return nil }
+        return Int(hostPort[hostPort.index(after: colon)...])
+    }
+
+    private var authority: String? {
+        if let schemeEnd = url.range(of: "://") {
+            let rest = url[schemeEnd.upperBound...]
+            return String(rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)])
+        }
+        guard Self.isSCPLike(url), let colon = url.firstIndex(of: ":") else { return nil }
+        return String(url[..<colon])
+    }
+
     /// Whether the remote is a local path or `file://` URL.
     public var isLocal: Bool { url.hasPrefix("/") || url.hasPrefix("file://") }
 
