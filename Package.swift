@@ -23,7 +23,8 @@ let package = Package(
         .target(
             name: "LockPool",
             dependencies: [
-                "Git", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                "Git", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcoming),
         .target(
