@@ -1,6 +1,16 @@
 #ifndef LOCKPOOL_CLIBGIT2_SHIM_H
 #define LOCKPOOL_CLIBGIT2_SHIM_H
 #include <git2.h>
+#include <git2/sys/stream.h>
+
+/* The layout libgit2 1.5's ssh transport expects of a standard stream: it reads the socket `s` of its
+   internal git_socket_stream. lockpool's HTTP CONNECT tunnel stream (https_tunnel) uses the same layout. */
+typedef struct {
+    git_stream parent;
+    char *host;
+    char *port;
+    int s;
+} lockpool_socket_stream;
 
 /* git_libgit2_opts is variadic, which Swift cannot call; these wrappers fix the argument types. */
 static inline int lockpool_git_set_search_path(int level, const char *path) {

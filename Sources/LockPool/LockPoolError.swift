@@ -16,6 +16,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case repositoryNotFound(uri: String)
     case authenticationFailed(uri: String, tried: String?)
     case certificateRejected(reason: String)
+    case tunnelRefused(message: String)
     case privateKey(PrivateKey.Problem)
     case network(cause: String)
     case timedOut(after: Duration, reason: String)
@@ -53,6 +54,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
                 + (tried.map { " (\($0) refused)" }
                     ?? " (no credential to offer: set private_key, username and password, or SSH_AUTH_SOCK)")
         case .certificateRejected(let reason): reason
+        case .tunnelRefused(let message): message
         case .privateKey(let problem): problem.description
         case .network(let cause): "network error: \(cause)"
         case .timedOut(let after, let reason): "timed out after \(after.goDescription): \(reason)"

@@ -162,6 +162,7 @@ enum RemoteFailure {
 
     static func classify(_ error: GitError, uri: String, step: String) -> any Error {
         let message = error.message.lowercased()
+        if message.contains("refused the tunnel") { return LockPoolError.tunnelRefused(message: error.message) }
         if message.contains("private key") || message.contains("passphrase") {
             return LockPoolError.privateKey(.unusable(error.message))
         }

@@ -1,0 +1,156 @@
+import CLibgit2
+import Foundation
+import Glibc
+import Synchronization
+
+/// Where ssh and git:// connections go through an HTTP CONNECT proxy (the `https_tunnel` source key).
+public struct ConnectTunnel: Sendable, CustomStringConvertible {
+    public var proxyHost: String
+    public var proxyPort: Int
+    public var proxyUser: String?
+    public var proxyPassword: String?
+    /// Receives the `Via <proxy> -> <host>:<port>` line when a tunnel opens.
+    public var announce: @Sendable (String) -> Void
+
+    public init(
+        proxyHost: String, proxyPort: Int, proxyUser: String? = nil, proxyPassword: String? = nil,
+        announce: @escaping @Sendable (String) -> Void
+    ) {
+        self.proxyHost = proxyHost
+        self.proxyPort = proxyPort
+        self.proxyUser = proxyUser
+        self.proxyPassword = proxyPassword
+        self.announce = announce
+    }
+
+    public var description: String { "ConnectTunnel(\(proxyHost):\(proxyPort))" }
+
+    /// Routes every plain TCP connection libgit2 opens in this process (ssh and git:// transports) through the
+    /// proxy. Calls `git_stream_register(GIT_STREAM_STANDARD)`; no child process (`proxytunnel`) is started.
+    ///
+    /// - Throws: `GitError`.
+    public func install() throws {
+        Libgit2.initializeOnce()
+        activeTunnel.withLock { $0 = self }
+        var registration = git_stream_registration()
+        registration.version = GIT_STREAM_VERSION
+        registration.`init` = { out, host, port in
+            guard let out, let host, let port else { return -1 }
+            let stream = UnsafeMutablePointer<lockpool_socket_stream>.allocate(capacity: 1)
+            stream.initialize(to: lockpool_socket_stream())
+            stream.pointee.parent.version = GIT_STREAM_VERSION
+            stream.pointee.host = strdup(host)
+            stream.pointee.port = strdup(port)
+            stream.pointee.s = -1
+            stream.pointee.parent.connect = { stream in ConnectTunnel.connect(stream) }
+            stream.pointee.parent.read = { stream, buffer, length in
+                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { tunnel in
+                    let count = recv(tunnel.pointee.s, buffer, length, 0)
+                    if count < 0 {
+                        git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error receiving data from the tunnel")
+                    }
+                    return count
+                }
+            }
+            stream.pointee.parent.write = { stream, data, length, _ in
+                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { tunnel in
+                    let count = send(tunnel.pointee.s, data, length, Int32(MSG_NOSIGNAL))
+                    if count < 0 {
+                        git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error sending data to the tunnel")
+                    }
+                    return count
+                }
+            }
+            stream.pointee.parent.close = { stream in
+                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { tunnel in
+                    if tunnel.pointee.s >= 0 { Glibc.close(tunnel.pointee.s) }
+                    tunnel.pointee.s = -1
+                    return 0
+                }
+            }
+            stream.pointee.parent.free = { stream in
+                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { tunnel in
+                    free(tunnel.pointee.host)
+                    free(tunnel.pointee.port)
+                    tunnel.deinitialize(count: 1)
+                    tunnel.deallocate()
+                }
+            }
+            stream.withMemoryRebound(to: git_stream.self, capacity: 1) { out.pointee = $0 }
+            return 0
+        }
+        try check(git_stream_register(GIT_STREAM_STANDARD, &registration), "git_stream_register")
+    }
+
+    /// Connects to the proxy, asks for a tunnel to the stream's host and port, and keeps the socket.
+    private static func connect(_ stream: UnsafeMutablePointer<git_stream>?) -> Int32 {
+        guard let stream, let tunnel = activeTunnel.withLock({ $0 }) else { return -1 }
+        return stream.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { socket in
+            let host = String(cString: socket.pointee.host)
+            let port = String(cString: socket.pointee.port)
+            let proxy = "\(tunnel.proxyHost):\(tunnel.proxyPort)"
+            let fd = openSocket(host: tunnel.proxyHost, port: tunnel.proxyPort)
+            guard fd >= 0 else {
+                git_error_set_str(
+                    Int32(GIT_ERROR_NET.rawValue),
+                    "failed to connect to https_tunnel proxy \(proxy): connection refused")
+                return -1
+            }
+            var request = "CONNECT \(host):\(port) HTTP/1.1\r\nHost: \(host):\(port)\r\n"
+            if let user = tunnel.proxyUser {
+                let token = Data("\(user):\(tunnel.proxyPassword ?? "")".utf8).base64EncodedString()
+                request += "Proxy-Authorization: Basic \(token)\r\n"
+            }
+            request += "\r\n"
+            let bytes = Array(request.utf8)
+            guard send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
+                Glibc.close(fd)
+                git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "https_tunnel proxy \(proxy) closed the connection")
+                return -1
+            }
+            // Read the reply byte by byte up to the blank line, so no tunnelled byte is consumed here.
+            var reply: [UInt8] = []
+            var byte: UInt8 = 0
+            while reply.count < 16 * 1024, recv(fd, &byte, 1, 0) == 1 {
+                reply.append(byte)
+                if reply.count >= 4, reply.suffix(4) == [13, 10, 13, 10] { break }
+            }
+            let statusLine = String(decoding: reply.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
+            let parts = statusLine.split(separator: " ", maxSplits: 2)
+            guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), parts[1].hasPrefix("2") else {
+                Glibc.close(fd)
+                let shown =
+                    statusLine.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "no reply"
+                git_error_set_str(
+                    Int32(GIT_ERROR_NET.rawValue),
+                    "https_tunnel proxy \(proxy) refused the tunnel: HTTP return code: \(shown)")
+                return -1
+            }
+            tunnel.announce("Via \(proxy) -> \(host):\(port)")
+            socket.pointee.s = fd
+            return 0
+        }
+    }
+
+    private static func openSocket(host: String, port: Int) -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else { return -1 }
+        defer { freeaddrinfo(result) }
+        var candidate: UnsafeMutablePointer<addrinfo>? = first
+        while let address = candidate {
+            let fd = socket(address.pointee.ai_family, address.pointee.ai_socktype, address.pointee.ai_protocol)
+            if fd >= 0 {
+                if Glibc.connect(fd, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 { return fd }
+                Glibc.close(fd)
+            }
+            candidate = address.pointee.ai_next
+        }
+        return -1
+    }
+}
+
+/// The tunnel the registered stream uses; one per process, set by `ConnectTunnel.install()`.
+private let activeTunnel = Mutex<ConnectTunnel?>(nil)
