@@ -20,6 +20,7 @@ public enum ResourceMain {
         var logger = Logger(label: "lockpool.\(step.rawValue)")
         logger.logLevel =
             Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOCKPOOL_LOG_LEVEL"] ?? "") ?? .warning
+        ensureHomeDirectory()
         let interruption = Interruption()
         let printer = ProgressPrinter(write: writeError)
         let signalSources = installSignalHandlers(interruption, printer: printer)
@@ -43,6 +44,17 @@ public enum ResourceMain {
             context.printer.line("error: \(redact(String(describing: error), secrets))")
             return 1
         }
+    }
+
+    /// libgit2 1.5's ssh transport reads `~/.ssh/known_hosts` and fails when `HOME` is unset (as in some resource
+    /// containers); give it an empty private directory under `TMPDIR` then. Nothing is ever written there.
+    private static func ensureHomeDirectory() {
+        guard (ProcessInfo.processInfo.environment["HOME"] ?? "").isEmpty else { return }
+        let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let home = (temporary as NSString).appendingPathComponent("lockpool-home-\(getuid())")
+        try? FileManager.default.createDirectory(
+            atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        setenv("HOME", home, 1)
     }
 
     /// SIGTERM and SIGINT (a Concourse abort): outside a push, stop at once; during a push, let the operation

@@ -133,7 +133,7 @@ final class RemoteCallbackState {
         }
         credentialAttempts += 1
         if credentialAttempts > 1 {
-            storedError = AuthenticationRefused(tried: triedDescription(credentials, user: user))
+            storedError = refusal(credentials, user: user)
             return GIT_EAUTH.rawValue
         }
         switch credentials.kind {
@@ -147,8 +147,21 @@ final class RemoteCallbackState {
             guard allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else { break }
             return git_credential_ssh_key_from_agent(out, user ?? defaultUser ?? "")
         }
-        storedError = AuthenticationRefused(tried: nil)
+        storedError = credentialAttempts > 1 ? refusal(credentials, user: user) : AuthenticationRefused(tried: nil)
         return GIT_EAUTH.rawValue
+    }
+
+    /// Why the credential offered before was not accepted: libssh2 reports an unreadable key (a wrong passphrase)
+    /// through the error libgit2 left before asking again; anything else is a refusal by the server.
+    private func refusal(_ credentials: Credentials, user: String?) -> any Error {
+        let last = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? ""
+        let lower = last.lowercased()
+        if lower.contains("private key") || lower.contains("passphrase") || lower.contains("unpack") {
+            return GitError(
+                code: .auth, errorClass: .ssh, function: "libssh2_userauth_publickey_frommemory",
+                message: redact(last, options.allSecrets))
+        }
+        return AuthenticationRefused(tried: triedDescription(credentials, user: user))
     }
 
     private func triedDescription(_ credentials: Credentials, user: String?) -> String {
