@@ -15,6 +15,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case branchNotFound(branch: String, uri: String)
     case repositoryNotFound(uri: String)
     case authenticationFailed(uri: String, tried: String?)
+    case authenticationError(uri: String, message: String)
     case certificateRejected(reason: String)
     case tunnelRefused(message: String)
     case privateKey(PrivateKey.Problem)
@@ -53,6 +54,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
             "authentication failed for \(uri)"
                 + (tried.map { " (\($0) refused)" }
                     ?? " (no credential to offer: set private_key, username and password, or SSH_AUTH_SOCK)")
+        case .authenticationError(let uri, let message): "authentication failed for \(uri): \(message)"
         case .certificateRejected(let reason): reason
         case .tunnelRefused(let message): message
         case .privateKey(let problem): problem.description

@@ -169,7 +169,7 @@ enum RemoteFailure {
         if error.code == .auth || message.contains("authentication") || message.contains("401")
             || message.contains("403") || message.contains("authenticate")
         {
-            return LockPoolError.authenticationFailed(uri: uri, tried: nil)
+            return LockPoolError.authenticationError(uri: uri, message: error.message)
         }
         if message.contains("could not find repository") || message.contains("repository not found")
             || message.contains("not a git repository") || message.contains("does not appear to be a git repository")

@@ -430,10 +430,10 @@ struct DaemonRemoteTests {
             #expect(!text.contains(Self.secret), "\(name): \(text)")
             #expect(!text.contains("S3cret"), "\(name): \(text)")
         }
-        #expect(c.description == "Credentials(username and password, ****)")
+        #expect(c.description == "Credentials(username and password for user 'deploy-bot', ****)")
         #expect(c.debugDescription == c.description)
         #expect(Mirror(reflecting: c).children.isEmpty)
-        #expect(c.kindDescription == "username and password")
+        #expect(c.kindDescription == "username and password for user 'deploy-bot'")
     }
 
     @Test func secretsAreListedForRedaction() {
