@@ -38,18 +38,19 @@ struct ConcurrencyTests {
         let uri = daemon.url(for: repository)
         let executables = try Executables(scratch: scratch)
         let workers = try [Worker("worker-a", in: scratch), Worker("worker-b", in: scratch)]
-        let acquire = Self.request(uri: uri, params: ["acquire": true, "timeout": "20s"])
+        let acquire = Self.request(uri: uri, params: ["acquire": true, "timeout": "150s"])
 
         let handles = try workers.map {
             try executables.start(.out, arguments: [$0.source.path], request: acquire, environment: $0.environment)
         }
-        let deadline = ContinuousClock.now + .seconds(20)
+        // Generous bounds: on 2 cores the parallel end-to-end suites can starve this task for many seconds.
+        let deadline = ContinuousClock.now + .seconds(120)
         while handles.allSatisfy(\.isRunning), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
-        let winnerIndex = try #require(handles.firstIndex { !$0.isRunning }, "neither out finished within 20 s")
+        let winnerIndex = try #require(handles.firstIndex { !$0.isRunning }, "neither out finished within 120 s")
         let loserIndex = 1 - winnerIndex
-        let winner = try await handles[winnerIndex].wait(timeout: .seconds(5))
+        let winner = try await handles[winnerIndex].wait(timeout: .seconds(30))
         try #require(winner.status == 0, "\(winner)")
         let won = try winner.decode(ResourceResponse.self)
         #expect(won.lockName == "env-1")
@@ -58,7 +59,7 @@ struct ConcurrencyTests {
 
         // Exactly one won: the other one waits for the only lock.
         let loserHandle = handles[loserIndex]
-        #expect(try await loserHandle.waitForStderr(containing: "waiting for lock", timeout: .seconds(10)))
+        #expect(try await loserHandle.waitForStderr(containing: "waiting for lock", timeout: .seconds(60)))
         try await Task.sleep(for: .milliseconds(500))
         #expect(loserHandle.isRunning, "the loser must still be waiting: \(loserHandle.stderrSoFar)")
         #expect(try repository.history().count == 2)
@@ -70,11 +71,11 @@ struct ConcurrencyTests {
         let release = try await executables.start(
             .out, arguments: [winnerSide.source.path],
             request: Self.request(uri: uri, params: ["release": "lock"]), environment: winnerSide.environment
-        ).wait(timeout: .seconds(20))
+        ).wait(timeout: .seconds(150))
         try #require(release.status == 0, "\(release)")
         let released = try release.decode(ResourceResponse.self)
 
-        let loser = try await loserHandle.wait(timeout: .seconds(20))
+        let loser = try await loserHandle.wait(timeout: .seconds(150))
         try #require(loser.status == 0, "\(loser)")
         let lost = try loser.decode(ResourceResponse.self)
         #expect(lost.lockName == "env-1")
