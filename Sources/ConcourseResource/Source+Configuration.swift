@@ -8,36 +8,26 @@ import LockPool
 
 extension Source {
     /// The URI after `git_config` `url.<base>.insteadOf` rewriting (the longest matching base wins).
-    public var rewrittenURI: String {
+    public var rewrittenURI: String { rewritten(by: "insteadof") ?? uri }
+
+    /// The URI for pushes: `url.<base>.pushInsteadOf` rewriting (longest base wins), else `rewrittenURI`.
+    public var rewrittenPushURI: String { rewritten(by: "pushinsteadof") ?? rewrittenURI }
+
+    /// `uri` rewritten by the `url.<base>.<key>` entry with the longest matching value, or nil when none matches.
+    private func rewritten(by key: String) -> String? {
         var best: (base: String, prefix: String)?
         for entry in gitConfig {
             let lower = entry.name.lowercased()
-            guard lower.hasPrefix("url."), lower.hasSuffix(".insteadof") else { continue }
-            let base = String(entry.name.dropFirst(4).dropLast(10))
-            if uri.hasPrefix(entry.value), entry.value.count > (best?.prefix.count ?? -1) {
-                best = (base, entry.value)
-            }
+            guard lower.hasPrefix("url."), lower.hasSuffix(".\(key)") else { continue }
+            let base = String(entry.name.dropFirst(4).dropLast(key.count + 1))
+            if uri.hasPrefix(entry.value), entry.value.count > (best?.prefix.count ?? -1) { best = (base, entry.value) }
         }
-        guard let best else { return uri }
-        return best.base + uri.dropFirst(best.prefix.count)
+        return best.map { $0.base + uri.dropFirst($0.prefix.count) }
     }
 
     /// The value of a `git_config` key (the last one wins, as in git), compared case-insensitively.
     public func gitConfigValue(_ key: String) -> String? {
         gitConfig.last { $0.name.lowercased() == key.lowercased() }?.value
-    }
-
-    /// The URI for pushes: `url.<base>.pushInsteadOf` rewriting (longest base wins), else `rewrittenURI`.
-    public var rewrittenPushURI: String {
-        var best: (base: String, prefix: String)?
-        for entry in gitConfig {
-            let lower = entry.name.lowercased()
-            guard lower.hasPrefix("url."), lower.hasSuffix(".pushinsteadof") else { continue }
-            let base = String(entry.name.dropFirst(4).dropLast(14))
-            if uri.hasPrefix(entry.value), entry.value.count > (best?.prefix.count ?? -1) { best = (base, entry.value) }
-        }
-        guard let best else { return rewrittenURI }
-        return best.base + uri.dropFirst(best.prefix.count)
     }
 
     /// Whether TLS certificates of the git server are checked (`skip_ssl_verification`, `http.sslVerify`).
