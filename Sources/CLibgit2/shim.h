@@ -25,12 +25,4 @@ static inline int lockpool_git_set_ssl_cert_locations(const char *file, const ch
 static inline int lockpool_git_set_user_agent(const char *user_agent) {
     return git_libgit2_opts(GIT_OPT_SET_USER_AGENT, user_agent);
 }
-static inline int lockpool_git_set_timeouts(int connect_ms) {
-#ifdef GIT_OPT_SET_SERVER_CONNECT_TIMEOUT
-    return git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, connect_ms);
-#else
-    (void)connect_ms;
-    return 0;
-#endif
-}
 #endif

@@ -17,11 +17,8 @@ enum ResourceOutput {
     }
 
     private static func field(_ name: String, _ value: String) -> String {
-        "{\"name\":\(quoted(name)),\"value\":\(quoted(value))}"
+        "{\"name\":\(NameRule.jsonQuoted(name)),\"value\":\(NameRule.jsonQuoted(value))}"
     }
 
     private static func line(_ text: String) -> [UInt8] { Array((text + "\n").utf8) }
-
-    /// A JSON string literal (quotes, backslashes and control characters escaped).
-    static func quoted(_ text: String) -> String { NameRule.jsonQuoted(text) }
 }

@@ -15,7 +15,7 @@ public struct LockPoolClient: Sendable {
         case won(commit: ObjectID, lock: String, snapshot: PoolSnapshot, interrupted: Bool)
         case done(lock: String, version: ObjectID, snapshot: PoolSnapshot)
         case lost
-        case wait(locks: [String], waitingForClaim: Bool, status: String?, reason: String)
+        case wait(locks: [String], waitingForClaim: Bool, status: String?, reason: String?)
         case transient(String)
     }
 
@@ -88,7 +88,10 @@ public struct LockPoolClient: Sendable {
                             wantStatus
                             ? try WaitingStatus(repository: repository, snapshot: snapshot, now: Date())
                                 .line(elapsed: elapsed, locks: locks, waitingForClaim: waitingForClaim) : nil
-                        let reason = waitReason(operation, locks: locks, repository: repository, snapshot: snapshot)
+                        // The reason walks history for the holder: refresh it with the status line, not on every poll.
+                        let reason =
+                            wantStatus
+                            ? waitReason(operation, locks: locks, repository: repository, snapshot: snapshot) : nil
                         return .wait(locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason)
                     case .change(let lock, let updates, let message, _):
                         let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
@@ -149,7 +152,7 @@ public struct LockPoolClient: Sendable {
                 try await sleep(Self.jitter(cap, low: 0.5, high: 1.0), until: deadline, clock: clock)
             case .wait(_, _, let status, let reason):
                 consecutiveLost = 0
-                lastReason = reason
+                if let reason { lastReason = reason }
                 if waitStart == nil {
                     waitStart = clock.now
                     events(.waitingStarted(operation.kind))

@@ -103,8 +103,5 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
         return String(url[..<colon])
     }
 
-    /// Whether the remote is a local path or `file://` URL.
-    public var isLocal: Bool { url.hasPrefix("/") || url.hasPrefix("file://") }
-
     public var description: String { url }
 }
