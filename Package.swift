@@ -10,11 +10,13 @@ let package = Package(
         .executable(name: "check", targets: ["resource-check"]),
         .executable(name: "in", targets: ["resource-in"]),
         .executable(name: "out", targets: ["resource-out"]),
+        .executable(name: "lockpool", targets: ["lockpool"]),
         .library(name: "LockPool", targets: ["LockPool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -31,6 +33,14 @@ let package = Package(
             name: "ConcourseResource",
             dependencies: ["LockPool", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming),
+        .target(
+            name: "LockPoolCLI",
+            dependencies: [
+                "LockPool", "ConcourseResource", "Git", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcoming),
+        .executableTarget(name: "lockpool", dependencies: ["LockPoolCLI"], swiftSettings: upcoming),
         .executableTarget(name: "resource-check", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
         .executableTarget(name: "resource-in", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
         .executableTarget(name: "resource-out", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
@@ -47,8 +57,12 @@ let package = Package(
             dependencies: ["ConcourseResource", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
+            name: "LockPoolCLITests",
+            dependencies: ["LockPoolCLI", "LockPool", "TestSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "resource-check", "resource-in", "resource-out"],
+            dependencies: ["TestSupport", "resource-check", "resource-in", "resource-out", "lockpool"],
             swiftSettings: upcoming),
     ]
 )

@@ -38,22 +38,9 @@ public struct ResourceContext: Sendable {
 
     /// The pool configuration for `source`, after applying its process-wide settings and printing their warnings.
     func configuration(for source: Source, readsBuild: Bool) throws -> PoolConfiguration {
-        printWarnings(try source.applyProcessSettings())
-        let transport = RemoteAddress(source.rewrittenURI).transport
-        if let tunnel = source.httpsTunnel, let host = tunnel.proxyHost, let port = tunnel.proxyPort,
-            transport == .ssh || transport == .git
-        {
-            let printer = self.printer
-            do {
-                try ConnectTunnel(
-                    proxyHost: host, proxyPort: port, proxyUser: tunnel.proxyUser, proxyPassword: tunnel.proxyPassword,
-                    announce: { printer.line($0) }
-                ).install()
-            } catch let error as GitError {
-                throw LockPoolError.gitFailed(operation: "set up https_tunnel", underlying: error)
-            }
-        }
-        return try source.poolConfiguration(environment: environment, tool: Self.tool, readsBuild: readsBuild)
+        let printer = self.printer
+        return try source.preparedConfiguration(
+            environment: environment, tool: Self.tool, readsBuild: readsBuild, announce: { printer.line($0) })
     }
 
     func decoded<R>(_ result: Result<Decoded<R>, RequestProblems>) throws -> R {

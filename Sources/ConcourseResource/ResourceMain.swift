@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Git
 import LockPool
 import Logging
 
@@ -10,9 +11,10 @@ public enum ResourceMain {
 
     /// Runs `step` in this process: reads stdin, writes one JSON document to stdout on success, logs to stderr,
     /// and returns the exit status (0 or 1).
-    public static func run(_ step: Step) async -> Int32 {
+    ///
+    /// - Parameter arguments: argv, the program name first (`lockpool run-step` passes its own).
+    public static func run(_ step: Step, arguments: [String] = CommandLine.arguments) async -> Int32 {
         let writeError: @Sendable (String) -> Void = { text in FileHandle.standardError.write(Data(text.utf8)) }
-        let arguments = CommandLine.arguments
         if step != .check && arguments.count < 2 {
             writeError("usage: \(step.rawValue) <\(step == .in ? "destination" : "source")>\n")
             return 1
@@ -23,7 +25,12 @@ public enum ResourceMain {
         ensureHomeDirectory()
         let interruption = Interruption()
         let printer = ProgressPrinter(write: writeError)
-        let signalSources = installSignalHandlers(interruption, printer: printer)
+        // SIGTERM and SIGINT (a Concourse abort): outside a push, stop at once; during a push, let the operation
+        // finish and undo a won claim.
+        let signalSources = interruption.installSignalHandlers {
+            printer.line("error: interrupted; nothing was changed")
+            exit(1)
+        }
         defer { signalSources.forEach { $0.cancel() } }
         let stdin = Array(FileHandle.standardInput.readDataToEndOfFile())
         let context = ResourceContext(
@@ -56,30 +63,4 @@ public enum ResourceMain {
             atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         setenv("HOME", home, 1)
     }
-
-    /// SIGTERM and SIGINT (a Concourse abort): outside a push, stop at once; during a push, let the operation
-    /// finish and undo a won claim.
-    private static func installSignalHandlers(
-        _ interruption: Interruption, printer: ProgressPrinter
-    ) -> [any DispatchSourceSignal] {
-        [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if interruption.signalReceived() == .exitNow {
-                    printer.line("error: interrupted; nothing was changed")
-                    exit(1)
-                }
-            }
-            source.resume()
-            return source
-        }
-    }
-}
-
-/// Replaces each non-empty secret in `text` with `****`.
-func redact(_ text: String, _ secrets: [String]) -> String {
-    var text = text
-    for secret in secrets where !secret.isEmpty { text = text.replacing(secret, with: "****") }
-    return text
 }

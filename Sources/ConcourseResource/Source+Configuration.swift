@@ -112,6 +112,35 @@ extension Source {
             build: readsBuild ? BuildInfo(environment: environment) : BuildInfo(), tool: tool)
     }
 
+    /// The pool configuration for this source after applying its process-wide settings (`applyProcessSettings`) and
+    /// installing its `https_tunnel` for ssh and git:// remotes.
+    ///
+    /// - Parameters:
+    ///   - environment: the process environment.
+    ///   - tool: the `Lock-Tool` trailer value.
+    ///   - readsBuild: whether `BUILD_*` variables are read.
+    ///   - announce: receives warnings and the tunnel's `Via …` lines.
+    /// - Throws: `LockPoolError`.
+    public func preparedConfiguration(
+        environment: [String: String], tool: String, readsBuild: Bool, announce: @escaping @Sendable (String) -> Void
+    ) throws -> PoolConfiguration {
+        for warning in try applyProcessSettings() { announce(warning) }
+        let transport = RemoteAddress(rewrittenURI).transport
+        if let tunnel = httpsTunnel, let host = tunnel.proxyHost, let port = tunnel.proxyPort,
+            transport == .ssh || transport == .git
+        {
+            do {
+                try ConnectTunnel(
+                    proxyHost: host, proxyPort: port, proxyUser: tunnel.proxyUser, proxyPassword: tunnel.proxyPassword,
+                    announce: announce
+                ).install()
+            } catch let error as GitError {
+                throw LockPoolError.gitFailed(operation: "set up https_tunnel", underlying: error)
+            }
+        }
+        return try poolConfiguration(environment: environment, tool: tool, readsBuild: readsBuild)
+    }
+
     /// Applies the process-wide settings of this source (`http.sslCAInfo`, `http.sslCAPath`, `http.userAgent`) and
     /// returns the warnings about keys that cannot take effect for this remote.
     ///

@@ -41,6 +41,23 @@ public enum LockOperation: String, Sendable, CaseIterable {
     }
 }
 
+/// One `Key: value` trailer line.
+public struct TrailerField: Sendable, Equatable, CustomStringConvertible {
+    /// The key, such as `Reap-Reason`.
+    public var key: String
+    /// The value, one line.
+    public var value: String
+
+    /// Creates a trailer.
+    public init(_ key: String, _ value: String) {
+        self.key = key
+        self.value = value
+    }
+
+    /// `Key: value`.
+    public var description: String { "\(key): \(value)" }
+}
+
 /// The message of a commit that changes one lock: Pix4D-form subject, optional `Build URL:` paragraph and schema-1
 /// trailers (SPEC §5).
 ///
@@ -67,12 +84,14 @@ public struct CommitMessage: Sendable, Equatable {
     public var tool: String
     /// 32 lower-case hexadecimal digits, fresh for every commit created (`Lock-Nonce`).
     public var nonce: String
+    /// Optional trailers added within schema 1 (such as the reaper's evidence), written before `Lock-Tool`.
+    public var extraTrailers: [TrailerField]
 
     /// Creates a message; `stateAfter` and `verb` default to the operation's own.
     public init(
         verb: String? = nil, operation: LockOperation, pool: String, lock: String, stateAfter: String? = nil,
         claimCommit: String? = nil, leaseExpires: Date? = nil, build: BuildInfo = .none, tool: String,
-        nonce: String = CommitMessage.freshNonce()
+        nonce: String = CommitMessage.freshNonce(), extraTrailers: [TrailerField] = []
     ) {
         self.verb = verb ?? operation.verb
         self.operation = operation
@@ -84,6 +103,7 @@ public struct CommitMessage: Sendable, Equatable {
         self.build = build
         self.tool = tool
         self.nonce = nonce
+        self.extraTrailers = extraTrailers
     }
 
     /// The subject prefix, with its trailing space: `TEAM/PIPELINE/JOB build NAME `, else `one-off build ID `, else
@@ -108,14 +128,14 @@ public struct CommitMessage: Sendable, Equatable {
     /// A trailer cannot carry surrounding whitespace (`git interpret-trailers` trims it), so values are trimmed, and
     /// an optional value that is then empty is left out.
     public var trailers: [(key: String, value: String)] {
-        let candidates: [(String, String?)] = [
-            ("Lock-Schema", "1"), ("Lock-Operation", operation.rawValue), ("Lock-Pool", pool), ("Lock-Name", lock),
-            ("Lock-State", stateAfter), ("Lock-Claim", claimCommit),
-            ("Lease-Expires", leaseExpires.map(CommitMessage.timestamp)), ("Build-Team", build.team),
-            ("Build-Pipeline", build.pipeline), ("Build-Job", build.job), ("Build-Name", build.name),
-            ("Build-Id", build.id), ("Build-Pipeline-Instance-Vars", build.instanceVars), ("Build-URL", build.url),
-            ("Lock-Tool", tool), ("Lock-Nonce", nonce),
-        ]
+        let candidates: [(String, String?)] =
+            [
+                ("Lock-Schema", "1"), ("Lock-Operation", operation.rawValue), ("Lock-Pool", pool), ("Lock-Name", lock),
+                ("Lock-State", stateAfter), ("Lock-Claim", claimCommit),
+                ("Lease-Expires", leaseExpires.map(CommitMessage.timestamp)), ("Build-Team", build.team),
+                ("Build-Pipeline", build.pipeline), ("Build-Job", build.job), ("Build-Name", build.name),
+                ("Build-Id", build.id), ("Build-Pipeline-Instance-Vars", build.instanceVars), ("Build-URL", build.url),
+            ] + extraTrailers.map { ($0.key, $0.value) } + [("Lock-Tool", tool), ("Lock-Nonce", nonce)]
         return candidates.compactMap { key, value in
             guard let value = known(value), let first = value.firstIndex(where: { $0 != " " }),
                 let last = value.lastIndex(where: { $0 != " " })

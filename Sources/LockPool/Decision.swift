@@ -39,8 +39,14 @@ struct Decider {
             case .unclaimed: return try move(lock, operation: .claim, lease: lease)
             default: return .wait(locks: [lock], waitingForClaim: false)
             }
-        case .release(let lock, let fence), .remove(let lock, let fence):
-            let isRelease = if case .release = operation { true } else { false }
+        case .release(let lock, _), .remove(let lock, _), .reap(let lock, _, _):
+            let (isRelease, fence, evidence): (Bool, ObjectID?, [TrailerField]) =
+                switch operation {
+                case .release(_, let fence): (true, fence, [])
+                case .remove(_, let fence): (false, fence, [])
+                case .reap(_, let claim, let evidence): (true, claim, evidence)
+                default: (true, nil, [])
+                }
             switch try namedState(lock) {
             case .claimed: break
             default:
@@ -65,7 +71,9 @@ struct Decider {
                         .remove(path: "\(pool)/claimed/\(lock)"),
                         .upsert(path: "\(pool)/unclaimed/\(lock)", id: entry.id, mode: entry.mode),
                     ],
-                    message: message(.release, verb: "unclaiming", lock: lock, state: "unclaimed", claim: claim?.id),
+                    message: message(
+                        .release, verb: "unclaiming", lock: lock, state: "unclaimed", claim: claim?.id,
+                        extra: evidence),
                     stateAfter: .unclaimed)
             }
             return .change(
@@ -158,13 +166,13 @@ struct Decider {
 
     private func message(
         _ operation: LockOperation, verb: String, lock: String, state: String, claim: ObjectID? = nil,
-        lease: Duration? = nil
+        lease: Duration? = nil, extra: [TrailerField] = []
     ) -> CommitMessage {
         let seconds = now.timeIntervalSince1970.rounded(.down)
         let expiry = lease.map { Date(timeIntervalSince1970: seconds + Double($0.components.seconds)) }
         return CommitMessage(
             verb: verb, operation: operation, pool: pool, lock: lock, stateAfter: state, claimCommit: claim?.hex,
             leaseExpires: expiry, build: configuration.build, tool: configuration.tool,
-            nonce: CommitMessage.freshNonce())
+            nonce: CommitMessage.freshNonce(), extraTrailers: extra)
     }
 }

@@ -15,7 +15,7 @@ public struct LockPoolClient: Sendable {
         case won(commit: ObjectID, lock: String, snapshot: PoolSnapshot, interrupted: Bool)
         case done(lock: String, version: ObjectID, snapshot: PoolSnapshot)
         case lost
-        case wait(locks: [String], waitingForClaim: Bool, status: String?, reason: String?)
+        case wait(locks: [String], waitingForClaim: Bool, status: String?, reason: String?, holders: [LockStatus]?)
         case transient(String)
     }
 
@@ -27,12 +27,14 @@ public struct LockPoolClient: Sendable {
     ///   - clock: the clock used for sleeping and deadlines (tests inject their own).
     ///   - interruption: SIGTERM coordination; a won claim whose push was interrupted is undone.
     ///   - events: receives progress (`ProgressPrinter` renders it).
+    ///   - reportsHolders: whether `.holders` events are sent while waiting, whenever the tip has moved (for a live
+    ///     status line; it costs a history walk per new tip).
     ///   - logger: debug logging of each git step.
     /// - Returns: what was done, with the version to report.
     /// - Throws: `LockPoolError` for permanent conditions, timeouts, interruption and exhausted network retries.
     public func perform<C: Clock<Duration>>(
         _ operation: PoolOperation, timeout: Duration? = nil, clock: C, interruption: Interruption? = nil,
-        events: @escaping (PoolEvent) -> Void, logger: Logger
+        events: @escaping (PoolEvent) -> Void, reportsHolders: Bool = false, logger: Logger
     ) async throws -> OperationResult {
         let pool = configuration.pool
         events(.started(operation.kind, lock: operation.lock, pool: pool, claimed: operation.kind == .addClaimed))
@@ -49,6 +51,7 @@ public struct LockPoolClient: Sendable {
         var pending: ObjectID?
         var lastReason = "no attempt finished"
         var warned = Set<String>()
+        var holdersTip: ObjectID?
 
         while true {
             if let deadline, let timeout, clock.now >= deadline,
@@ -92,7 +95,15 @@ public struct LockPoolClient: Sendable {
                         let reason =
                             wantStatus
                             ? waitReason(operation, locks: locks, repository: repository, snapshot: snapshot) : nil
-                        return .wait(locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason)
+                        var holders: [LockStatus]?
+                        if reportsHolders, holdersTip != tip {
+                            holdersTip = tip
+                            holders = try WaitingStatus(repository: repository, snapshot: snapshot, now: Date())
+                                .statuses(locks)
+                        }
+                        return .wait(
+                            locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason,
+                            holders: holders)
                     case .change(let lock, let updates, let message, _):
                         let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
                         logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.name": "\(lock)"])
@@ -150,7 +161,7 @@ public struct LockPoolClient: Sendable {
                 events(.lostRace)
                 let cap = min(configuration.retryDelay, .milliseconds(50) * (1 << min(consecutiveLost - 1, 20)))
                 try await sleep(Self.jitter(cap, low: 0.5, high: 1.0), until: deadline, clock: clock)
-            case .wait(_, _, let status, let reason):
+            case .wait(let locks, let waitingForClaim, let status, let reason, let holders):
                 consecutiveLost = 0
                 if let reason { lastReason = reason }
                 if waitStart == nil {
@@ -158,6 +169,9 @@ public struct LockPoolClient: Sendable {
                     events(.waitingStarted(operation.kind))
                 } else {
                     events(.poll)
+                }
+                if let holders {
+                    events(.holders(holders, total: locks.count, waitingForClaim: waitingForClaim))
                 }
                 if let status {
                     events(.waitingStatus(status))

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Synchronization
 
 /// The kind of operation a user asked for, as events and metrics name it.
@@ -16,6 +18,8 @@ public enum PoolEvent: Sendable, Equatable {
     case poll
     /// A lost push race.
     case lostRace
+    /// The holders of the locks waited for (at most five of `total`), sent when the tip moved, if asked for.
+    case holders([LockStatus], total: Int, waitingForClaim: Bool)
     /// The periodic line naming holders: `waiting 1m30s: env-1 claimed by … since …`.
     case waitingStatus(String)
     /// A no-op add or update.
@@ -70,6 +74,7 @@ public final class ProgressPrinter: Sendable {
             midLine.withLock { $0 = true }
             write(".")
         case .waitingStatus(let text): line(text)
+        case .holders: break
         case .nothingToCommit(let lock, let pool):
             line("lock '\(lock)' in pool '\(pool)' already has this content; nothing to commit")
         case .networkRetry(let attempt, let of, let cause):
@@ -133,6 +138,22 @@ public final class Interruption: Sendable {
             let interrupted = phase == .interruptedDuringPush
             phase = keepDeferring ? .finishing : .idle
             return interrupted
+        }
+    }
+}
+
+extension Interruption {
+    /// Handles SIGTERM and SIGINT: outside a push, `exitNow` runs at once (it prints and exits); during a push the
+    /// signal is remembered, so that a won claim can be undone. Keep the returned sources alive while running.
+    public func installSignalHandlers(exitNow: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                if signalReceived() == .exitNow { exitNow() }
+            }
+            source.resume()
+            return source
         }
     }
 }

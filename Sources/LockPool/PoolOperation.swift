@@ -15,6 +15,8 @@ public enum PoolOperation: Sendable, Equatable {
     case add(lock: String, content: [UInt8], claimed: Bool, lease: Duration?)
     /// Replaces an unclaimed lock's content, or adds it as unclaimed; waits while it is claimed.
     case update(lock: String, content: [UInt8])
+    /// Releases `lock` for a reaper: only while `claim` is its current claim commit; `evidence` becomes trailers.
+    case reap(lock: String, claim: ObjectID, evidence: [TrailerField])
     /// Waits until `lock` is not claimed (the put param `check`).
     case check(lock: String)
     /// Waits until `lock` is claimed (the put param `check_unclaimed`).
@@ -25,7 +27,7 @@ public enum PoolOperation: Sendable, Equatable {
         switch self {
         case .acquire: .acquire
         case .claim: .claim
-        case .release: .release
+        case .release, .reap: .release
         case .remove: .remove
         case .add(_, _, let claimed, _): claimed ? .addClaimed : .add
         case .update: .update
@@ -39,7 +41,7 @@ public enum PoolOperation: Sendable, Equatable {
         switch self {
         case .acquire: nil
         case .claim(let lock, _), .release(let lock, _), .remove(let lock, _), .add(let lock, _, _, _),
-            .update(let lock, _), .check(let lock), .checkUnclaimed(let lock):
+            .update(let lock, _), .check(let lock), .checkUnclaimed(let lock), .reap(let lock, _, _):
             lock
         }
     }

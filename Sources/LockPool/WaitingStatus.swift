@@ -7,28 +7,39 @@ struct WaitingStatus {
     let snapshot: PoolSnapshot
     let now: Date
 
+    /// The holders of the first five of `locks`.
+    func statuses(_ locks: [String]) throws -> [LockStatus] {
+        try LockStatus.read(repository: repository, snapshot: snapshot, locks: Array(locks.prefix(5)))
+    }
+
     func line(elapsed: Duration, locks: [String], waitingForClaim: Bool) throws -> String {
-        let history = PoolHistory(repository: repository, pool: snapshot.pool)
+        Self.line(
+            elapsed: elapsed, statuses: try statuses(locks), total: locks.count, waitingForClaim: waitingForClaim,
+            pool: snapshot.pool, now: now)
+    }
+
+    static func line(
+        elapsed: Duration, statuses: [LockStatus], total: Int, waitingForClaim: Bool, pool: String, now: Date
+    ) -> String {
         var parts: [String] = []
-        for lock in locks.prefix(5) {
+        for status in statuses {
             if waitingForClaim {
-                let since = try history.lastChange(of: lock, at: snapshot.commit).map { try repository.commit($0) }
-                parts.append("\(lock) unclaimed" + (since.map { " since \(Self.timestamp($0.committer.time))" } ?? ""))
+                parts.append(
+                    "\(status.lock) unclaimed" + (status.since.map { " since \(Self.timestamp($0))" } ?? ""))
                 continue
             }
-            guard let claim = try history.claimCommit(of: lock, at: snapshot.commit) else {
-                parts.append("\(lock) claimed")
+            guard let holder = status.holder, let since = status.since else {
+                parts.append("\(status.lock) claimed")
                 continue
             }
-            var part = "\(lock) claimed by \(PoolHistory.holder(of: claim).description) since "
-            part += Self.timestamp(claim.committer.time)
-            if let expiry = Holder.leaseExpiry(in: claim.message), expiry < now {
+            var part = "\(status.lock) claimed by \(holder.description) since \(Self.timestamp(since))"
+            if let expiry = status.leaseExpires, expiry < now {
                 part += ", lease expired \(Self.rough(now.timeIntervalSince(expiry))) ago"
             }
             parts.append(part)
         }
-        if locks.count > 5 { parts.append("and \(locks.count - 5) more") }
-        if parts.isEmpty { parts.append("no locks in pool '\(snapshot.pool)'") }
+        if total > 5 { parts.append("and \(total - 5) more") }
+        if parts.isEmpty { parts.append("no locks in pool '\(pool)'") }
         let seconds = Duration.seconds(elapsed.components.seconds)
         return "waiting \(seconds.goDescription): " + parts.joined(separator: "; ")
     }
@@ -48,4 +59,12 @@ struct WaitingStatus {
         if seconds < 86400 { return "\(seconds / 3600)h\(seconds % 3600 / 60)m" }
         return "\(seconds / 86400)d\(seconds % 86400 / 3600)h"
     }
+}
+
+/// Formatting of times and durations for people, shared by the waiting line and the CLI.
+public enum HumanTime {
+    /// `date` as RFC 3339 UTC to the second.
+    public static func timestamp(_ date: Date) -> String { WaitingStatus.timestamp(date) }
+    /// A coarse duration: `45s`, `12m`, `3h5m`, `2d4h`.
+    public static func rough(_ interval: TimeInterval) -> String { WaitingStatus.rough(max(0, interval)) }
 }

@@ -213,6 +213,42 @@ public struct Executables: Sendable {
     }
 }
 
+extension Executables {
+    /// The path of the built `lockpool` CLI, next to the resource executables.
+    public var lockpoolURL: URL { binDirectory.appendingPathComponent("lockpool") }
+
+    /// Runs `lockpool` with `arguments` to completion.
+    ///
+    /// - Parameters:
+    ///   - arguments: argv after the program name, such as `["status", "--repo", path, "--json"]`.
+    ///   - stdin: bytes for stdin (closed after them).
+    ///   - environment: the variables the test wants; `PATH` and `TMPDIR` are added unless given. Nothing else of
+    ///     the test process's environment is passed, so `HOME`, `NO_COLOR` and `LOCKPOOL_*` are the test's choice.
+    ///   - workingDirectory: the working directory; the temporary directory when `nil`.
+    ///   - timeout: after this the process is killed (SIGKILL) and `ChildProcessError.timedOut` is thrown.
+    /// - Throws: `ChildProcessError` when the process cannot start or times out.
+    public func lockpool(
+        _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:],
+        workingDirectory: URL? = nil, timeout: Duration = .seconds(60)
+    ) throws -> ExecutableResult {
+        try startLockpool(arguments, stdin: stdin, environment: environment, workingDirectory: workingDirectory)
+            .waitUntilExit(timeout: timeout)
+    }
+
+    /// Starts `lockpool` in the background, for waiting and signal tests.
+    ///
+    /// - Throws: `ChildProcessError` when the process cannot start.
+    public func startLockpool(
+        _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:],
+        workingDirectory: URL? = nil
+    ) throws -> RunningExecutable {
+        let running = try ChildProcess.start(
+            executable: lockpoolURL, arguments: arguments, environment: self.environment(for: environment),
+            directory: workingDirectory ?? temporaryDirectory, stdin: stdin)
+        return RunningExecutable(running: running)
+    }
+}
+
 /// A built executable running in the background.
 public final class RunningExecutable: Sendable {
     private let running: ChildProcess.Running

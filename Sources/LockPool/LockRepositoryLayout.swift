@@ -1,0 +1,99 @@
+import Foundation
+import Git
+import Logging
+
+/// Creating pools: the `claimed/.gitkeep` and `unclaimed/.gitkeep` files of SPEC §2, on a new or existing branch.
+public enum LockRepositoryLayout {
+    /// What `initialize` did.
+    public struct Outcome: Sendable, Equatable {
+        /// Whether a local bare repository was created at the URI.
+        public var createdRepository: Bool
+        /// Whether the branch was created.
+        public var createdBranch: Bool
+        /// The pools that were created (the others already existed).
+        public var createdPools: [String]
+        /// The commit pushed, or nil when every pool existed.
+        public var commit: ObjectID?
+    }
+
+    /// Makes sure that `pools` exist on the configured branch: creates a bare repository when the URI is a local
+    /// path that does not exist yet (or an empty directory), the branch when the remote lacks it, and the two
+    /// `.gitkeep` files of each missing pool, in one commit pushed without force (redone if the branch moved).
+    ///
+    /// - Parameters:
+    ///   - configuration: the remote, branch, identity and tool; `pool` is ignored.
+    ///   - pools: valid pool names.
+    /// - Throws: `LockPoolError` (unreachable remote, refused push, authentication, …).
+    public static func initialize(configuration: PoolConfiguration, pools: [String], logger: Logger) throws -> Outcome {
+        var outcome = Outcome(createdRepository: false, createdBranch: false, createdPools: [], commit: nil)
+        if RemoteAddress(configuration.remoteURL).transport == .local {
+            var path = configuration.remoteURL
+            if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) }
+            let contents = try? FileManager.default.contentsOfDirectory(atPath: path)
+            if contents == nil || contents?.isEmpty == true {
+                do {
+                    let repository = try Repository.create(at: path, bare: true)
+                    try repository.setHead("refs/heads/\(configuration.branch)")
+                } catch let error as GitError {
+                    throw LockPoolError.gitFailed(operation: "create a repository at \(path)", underlying: error)
+                }
+                outcome.createdRepository = true
+            }
+        }
+        let cache = try LockRepositoryCache(
+            root: configuration.cacheRoot, remoteURL: configuration.remoteURL, pushURL: configuration.pushURL,
+            branch: configuration.branch, options: configuration.remoteOptions)
+        for _ in 0..<20 {
+            let done: Bool = try cache.withLock {
+                let tip: ObjectID?
+                do { tip = try cache.fetchTip(logger: logger) } catch LockPoolError.branchNotFound { tip = nil }
+                let repository = cache.repository
+                do {
+                    let base = try tip.map { try repository.treeID(ofCommit: $0) } ?? repository.createTree([])
+                    let keep = try repository.createBlob([])
+                    var updates: [TreeUpdate] = []
+                    var created: [String] = []
+                    for pool in pools {
+                        var missing = false
+                        for directory in ["claimed", "unclaimed"] {
+                            let path = "\(pool)/\(directory)"
+                            if try repository.entry(at: path, inTree: base)?.kind != .tree {
+                                missing = true
+                                updates.append(.upsert(path: "\(path)/.gitkeep", id: keep, mode: 0o100644))
+                            }
+                        }
+                        if missing { created.append(pool) }
+                    }
+                    outcome.createdPools = created
+                    outcome.createdBranch = tip == nil
+                    guard !updates.isEmpty else { return true }
+                    let tree = try repository.updatedTree(base, applying: updates)
+                    let signature = Signature(
+                        name: configuration.identityName, email: configuration.identityEmail,
+                        time: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
+                    let message =
+                        "initializing pools: \(created.joined(separator: ", "))\n\n"
+                        + "Lock-Tool: \(configuration.tool)\nLock-Nonce: \(CommitMessage.freshNonce())\n"
+                    let commit = try repository.createCommit(
+                        tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: signature,
+                        committer: signature)
+                    do {
+                        try cache.pushRemote().push(commit, toBranch: configuration.branch)
+                    } catch let rejected as PushRejected {
+                        if rejected.isStaleTip { return false }
+                        throw LockPoolError.pushRefused(branch: configuration.branch, reason: rejected.reason)
+                    } catch {
+                        throw RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
+                    }
+                    try repository.setReference(cache.tipReference, to: commit, message: "lockpool: init")
+                    outcome.commit = commit
+                    return true
+                } catch let error as GitError {
+                    throw LockPoolError.gitFailed(operation: "initialize the pools", underlying: error)
+                }
+            }
+            if done { return outcome }
+        }
+        throw LockPoolError.timedOut(after: .zero, reason: "lost every push race on branch '\(configuration.branch)'")
+    }
+}

@@ -1,0 +1,261 @@
+import ArgumentParser
+import Foundation
+import Git
+import LockPool
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `--json` output of the operations: what was done, for scripts.
+struct OperationReport: Encodable {
+    let pool: String
+    let lock: String
+    let operation: String
+    let version: String
+    let committed: Bool
+    let waitedSeconds: Double
+    let lostRaces: Int
+
+    enum CodingKeys: String, CodingKey {
+        case pool, lock, operation, version, committed
+        case waitedSeconds = "waited_seconds"
+        case lostRaces = "lost_races"
+    }
+
+    init(_ result: OperationResult, pool: String, kind: OperationKind) {
+        self.pool = pool
+        lock = result.lock
+        operation = kind.rawValue
+        version = result.version.hex
+        committed = result.committed
+        waitedSeconds = Double(result.waited.components.seconds) + Double(result.waited.components.attoseconds) / 1e18
+        lostRaces = result.lostRaces
+    }
+}
+
+/// Shared by the operation subcommands: runs one pool operation and reports it.
+struct OperationRunner {
+    let options: ConnectionOptions
+    let pool: String
+    let json: Bool
+
+    func run(_ operation: PoolOperation, printLock: Bool = false) async throws {
+        let session = Session(options: options)
+        try await session.run {
+            let configuration = try session.configuration(pool: pool)
+            let result = try await session.perform(
+                operation, configuration: configuration, timeout: try options.timeout(session.environment))
+            if json {
+                session.print(try JSONOutput.encode(OperationReport(result, pool: pool, kind: operation.kind)))
+            } else if printLock {
+                session.print(result.lock)
+            }
+        }
+    }
+}
+
+/// Names valid for a pool argument, checked in `validate()` (exit 64).
+func validateNames(pool: String, lock: String? = nil) throws {
+    if let problem = NameRule.poolProblem(pool) {
+        throw ValidationError("invalid pool name \(NameRule.jsonQuoted(pool)): \(problem)")
+    }
+    if let lock, let problem = NameRule.lockProblem(lock) {
+        throw ValidationError("invalid lock name \(NameRule.jsonQuoted(lock)): \(problem)")
+    }
+}
+
+struct AcquireCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "acquire",
+        abstract: "Claim any unclaimed lock of POOL and print its name on stdout.",
+        discussion: "Waits while every lock is claimed (bounded by --timeout). \(ExitStatus.help)")
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Flag(help: "Print a JSON report instead of the lock name.") var json = false
+
+    func validate() throws { try validateNames(pool: pool) }
+
+    func run() async throws {
+        let lease = try options.lease(ProcessInfo.processInfo.environment)
+        try await OperationRunner(options: options, pool: pool, json: json).run(.acquire(lease: lease), printLock: true)
+    }
+}
+
+struct ClaimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "claim", abstract: "Claim the lock LOCK of POOL, waiting while someone else holds it.",
+        discussion: ExitStatus.help)
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The lock.") var lock: String
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func validate() throws { try validateNames(pool: pool, lock: lock) }
+
+    func run() async throws {
+        let lease = try options.lease(ProcessInfo.processInfo.environment)
+        try await OperationRunner(options: options, pool: pool, json: json).run(.claim(lock: lock, lease: lease))
+    }
+}
+
+/// A full commit id given as `--claim`.
+struct CommitArgument: ExpressibleByArgument, Sendable {
+    let id: ObjectID
+    init?(argument: String) {
+        guard let id = ObjectID(hex: argument.lowercased()) else { return nil }
+        self.id = id
+    }
+}
+
+struct ReleaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "release", abstract: "Move the claimed lock LOCK of POOL back to unclaimed.",
+        discussion: """
+            With --claim COMMIT (the claim commit, as `in` writes it to claim_ref), nothing is released when the \
+            lock was claimed again since: fencing. \(ExitStatus.help)
+            """)
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The lock.") var lock: String
+    @Option(help: ArgumentHelp("Release only if this commit started the current claim.", valueName: "commit"))
+    var claim: CommitArgument?
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func validate() throws {
+        try validateNames(pool: pool, lock: lock)
+        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+    }
+
+    func run() async throws {
+        try await OperationRunner(options: options, pool: pool, json: json).run(.release(lock: lock, fence: claim?.id))
+    }
+}
+
+struct RemoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Delete the claimed lock LOCK of POOL (claim it first).",
+        discussion: "With --claim COMMIT, only while that commit is the current claim. \(ExitStatus.help)")
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The lock.") var lock: String
+    @Option(help: ArgumentHelp("Remove only if this commit started the current claim.", valueName: "commit"))
+    var claim: CommitArgument?
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func validate() throws {
+        try validateNames(pool: pool, lock: lock)
+        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+    }
+
+    func run() async throws {
+        try await OperationRunner(options: options, pool: pool, json: json).run(.remove(lock: lock, fence: claim?.id))
+    }
+}
+
+/// Lock content from `--file` or stdin (empty when stdin is a terminal).
+func lockContent(file: String?) throws -> [UInt8] {
+    if let file { return Array(try ConnectionOptions.read(file, what: "--file")) }
+    if isatty(STDIN_FILENO) == 1 { return [] }
+    return Array(FileHandle.standardInput.readDataToEndOfFile())
+}
+
+struct AddCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Create the lock LOCK in POOL, unclaimed (or claimed with --claimed).",
+        discussion: """
+            The lock's content (its metadata) comes from --file, else from stdin when it is not a terminal. Adding \
+            a lock that exists with the same state and content changes nothing. \(ExitStatus.help)
+            """)
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The lock.") var lock: String
+    @Flag(help: "Create the lock claimed.") var claimed = false
+    @Option(help: ArgumentHelp("File holding the lock's content.", valueName: "file"), completion: .file())
+    var file: String?
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func validate() throws {
+        try validateNames(pool: pool, lock: lock)
+        if options.lease != nil && !claimed {
+            throw ValidationError("--lease applies only to acquire, claim and add --claimed")
+        }
+    }
+
+    func run() async throws {
+        let lease = claimed ? try options.lease(ProcessInfo.processInfo.environment) : nil
+        let runner = OperationRunner(options: options, pool: pool, json: json)
+        try await Session(options: options).run {
+            let content = try lockContent(file: file)
+            try await runner.run(.add(lock: lock, content: content, claimed: claimed, lease: lease))
+        }
+    }
+}
+
+struct UpdateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "update", abstract: "Replace the content of the unclaimed lock LOCK of POOL (or add it).",
+        discussion: "Content from --file or stdin. Waits while the lock is claimed. \(ExitStatus.help)")
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The lock.") var lock: String
+    @Option(help: ArgumentHelp("File holding the lock's new content.", valueName: "file"), completion: .file())
+    var file: String?
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func validate() throws {
+        try validateNames(pool: pool, lock: lock)
+        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+    }
+
+    func run() async throws {
+        let runner = OperationRunner(options: options, pool: pool, json: json)
+        try await Session(options: options).run {
+            let content = try lockContent(file: file)
+            try await runner.run(.update(lock: lock, content: content))
+        }
+    }
+}
+
+struct WaitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wait", abstract: "Wait until the lock LOCK of POOL is unclaimed (or claimed).",
+        discussion: """
+            The resource's check (and check_unclaimed with --until-claimed). Makes no commit. \(ExitStatus.help)
+            """)
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The lock.") var lock: String
+    @Flag(help: "Wait until the lock is claimed instead.") var untilClaimed = false
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func validate() throws {
+        try validateNames(pool: pool, lock: lock)
+        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+    }
+
+    func run() async throws {
+        let operation: PoolOperation = untilClaimed ? .checkUnclaimed(lock: lock) : .check(lock: lock)
+        try await OperationRunner(options: options, pool: pool, json: json).run(operation)
+    }
+}
+
+/// JSON for stdout: sorted keys, pretty printed, slashes unescaped.
+enum JSONOutput {
+    static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(HumanTime.timestamp(date))
+        }
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,9 @@
+import Testing
+
+@testable import LockPoolCLI
+
+@Suite struct ParsingTests {
+    @Test func versionNamesTheTool() {
+        #expect(LockPoolCommand.configuration.version.hasPrefix("lockpool "))
+    }
+}
