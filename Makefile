@@ -2,7 +2,8 @@
 #
 #   make build      debug build of every product
 #   make test       build the tests, then run them (fails when any test fails)
-#   make release    release build of check, in, out (what /opt/resource gets; see assets/README.md)
+#   make release    release build of check, in, out (what /opt/resource gets; see assets/README.md) and lockpool
+#   make completions  bash, zsh and fish completion scripts for lockpool, in completions/
 #   make demo       release build, then examples/demo.sh against the real executables
 #
 # SWIFT_FLAGS is passed to every swift invocation, e.g. SWIFT_FLAGS="--scratch-path .build-ci".
@@ -16,7 +17,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build lint test release demo bench install clean
+.PHONY: all build lint test release completions demo bench install clean
 
 all: build
 
@@ -37,6 +38,14 @@ release:
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product check
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product in
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product out
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product lockpool
+
+completions: release
+	mkdir -p completions
+	for shell in bash zsh fish; do \
+		"$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)/lockpool" \
+			--generate-completion-script $$shell > completions/lockpool.$$shell || exit 1; \
+	done
 
 demo: release
 	examples/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"

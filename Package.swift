@@ -39,7 +39,10 @@ let package = Package(
                 "LockPool", "ConcourseResource", "Git", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: upcoming),
+            swiftSettings: upcoming,
+            // URLSession (the Concourse API) lives in FoundationNetworking, which needs libcurl; a static Swift
+            // standard library (`make release`) does not bring it in by itself.
+            linkerSettings: [.linkedLibrary("curl", .when(platforms: [.linux]))]),
         .executableTarget(name: "lockpool", dependencies: ["LockPoolCLI"], swiftSettings: upcoming),
         .executableTarget(name: "resource-check", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
         .executableTarget(name: "resource-in", dependencies: ["ConcourseResource"], swiftSettings: upcoming),

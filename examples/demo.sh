@@ -19,7 +19,7 @@ bin="${1:-${LOCKPOOL_BIN_DIR:-}}"
 if [ -z "$bin" ]; then
     bin="$(cd "$here/.." && swift build -c release --show-bin-path)"
 fi
-for executable in check in out; do
+for executable in check in out lockpool; do
     if [ ! -x "$bin/$executable" ]; then
         echo "demo: $bin/$executable not found; build first (make release) or pass the bin directory" >&2
         exit 1
@@ -72,16 +72,25 @@ section "4. check: versions since the acquire"
 request="{\"source\":$source_json,\"version\":{\"ref\":\"$ref\"}}"
 echo "stdout: $("$bin/check" <<<"$request")"
 
-section "5. out: release the lock named in env-lock (params.release)"
+section "5. lockpool status: who holds what, since when (the CLI reads the same repository)"
+"$bin/lockpool" status --repo "$uri" --branch master demo
+
+section "6. out: release the lock named in env-lock (params.release)"
 request="{\"source\":$source_json,\"params\":{\"release\":\"env-lock\"}}"
 echo "stdin:  $request"
 "$bin/out" "$work/build" <<<"$request" >"$work/release.json"
 echo "stdout: $(cat "$work/release.json")"
 
-section "6. the lock repository's history (git log --format='%h %s')"
+section "7. lockpool history: the timeline parsed from the commits"
+"$bin/lockpool" history --repo "$uri" --branch master demo
+
+section "8. lockpool verify: invariants and a replay of the history for double claims"
+"$bin/lockpool" verify --repo "$uri" --branch master
+
+section "9. the lock repository's history (git log --format='%h %s')"
 git -C "$work/locks.git" log --format='%h %s' master
 
-section "7. full messages of the last two commits"
+section "10. full messages of the last two commits"
 git -C "$work/locks.git" log -2 --format='--- commit %H%nAuthor: %an <%ae>%nDate:   %cI%n%n%B' master
 
 step="done"
