@@ -78,8 +78,10 @@ public struct LockPoolClient: Sendable {
                         }
                     }
                     let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
+                    // One time for the decision and the commit, so Lease-Expires is the committer time + lease.
+                    let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
                     let decider = Decider(
-                        configuration: configuration, repository: repository, snapshot: snapshot, now: Date(),
+                        configuration: configuration, repository: repository, snapshot: snapshot, now: now,
                         warn: { text in
                             if warned.insert(text).inserted { events(.warning(text)) }
                         })
@@ -105,7 +107,8 @@ public struct LockPoolClient: Sendable {
                             locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason,
                             holders: holders)
                     case .change(let lock, let updates, let message, _):
-                        let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
+                        let commit = try makeCommit(
+                            repository, tip: tip, updates: updates, message: message, time: now)
                         logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.name": "\(lock)"])
                         interruption?.beginPush()
                         do {
@@ -205,13 +208,13 @@ public struct LockPoolClient: Sendable {
         since.map { $0.duration(to: clock.now) } ?? .zero
     }
 
-    private func makeCommit(_ repository: Repository, tip: ObjectID, updates: [TreeUpdate], message: CommitMessage)
-        throws -> ObjectID
-    {
+    private func makeCommit(
+        _ repository: Repository, tip: ObjectID, updates: [TreeUpdate], message: CommitMessage, time: Date = Date()
+    ) throws -> ObjectID {
         let tree = try repository.updatedTree(try repository.treeID(ofCommit: tip), applying: updates)
         let signature = Signature(
             name: configuration.identityName, email: configuration.identityEmail,
-            time: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
+            time: Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down)))
         return try repository.createCommit(
             tree: tree, parents: [tip], message: message.rendered(), author: signature, committer: signature)
     }

@@ -6,6 +6,19 @@ import Synchronization
 public enum OperationKind: String, Sendable, CaseIterable {
     case acquire, claim, release, add, addClaimed = "add_claimed", remove, update
     case check, checkUnclaimed = "check_unclaimed"
+
+    /// The line printed once the change was pushed (`acquired!`, …); checks print none.
+    public var successWord: String? {
+        switch self {
+        case .acquire: "acquired!"
+        case .claim: "claimed!"
+        case .update: "updated!"
+        case .release: "released!"
+        case .remove: "removed!"
+        case .add, .addClaimed: "added!"
+        case .check, .checkUnclaimed: nil
+        }
+    }
 }
 
 /// Something a user should see while an operation runs; `ProgressPrinter` renders the SPEC's texts.
@@ -81,16 +94,7 @@ public final class ProgressPrinter: Sendable {
             line("network error, retrying (attempt \(attempt) of \(of)): \(cause)")
         case .warning(let text): line("warning: \(text)")
         case .succeeded(let kind):
-            let word: String? =
-                switch kind {
-                case .acquire: "acquired!"
-                case .claim: "claimed!"
-                case .update: "updated!"
-                case .release: "released!"
-                case .remove: "removed!"
-                case .add, .addClaimed: "added!"
-                case .check, .checkUnclaimed: nil
-                }
+            let word = kind.successWord
             let wasMidLine = midLine.withLock { midLine in
                 defer { midLine = false }
                 return midLine

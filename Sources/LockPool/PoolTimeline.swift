@@ -127,6 +127,7 @@ public struct PoolTimeline {
             if wasClaimed == isClaimed && wasFree == isFree { continue }
             let action: HistoryEvent.Action
             switch (wasClaimed != nil, wasFree != nil, isClaimed != nil, isFree != nil) {
+            case (true, true, true, true): action = .update  // already in both states: one copy changed
             case (_, _, true, true): action = .duplicate
             case (false, true, true, false): action = .claim
             case (true, false, false, true): action = .release

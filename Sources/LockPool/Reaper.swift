@@ -59,8 +59,11 @@ public struct Reaper: Sendable {
     ///   - status: a claimed lock's status (other states are kept).
     ///   - liveness: what the CI system says about its holder's build.
     public func decide(_ status: LockStatus, liveness: BuildLiveness) -> ReapDecision {
-        guard status.state == .claimed, let claim = status.commit, let since = status.since else {
+        guard status.state == .claimed else {
             return ReapDecision(status: status, verdict: .keep(reason: "not claimed"))
+        }
+        guard let claim = status.commit, let since = status.since else {
+            return ReapDecision(status: status, verdict: .keep(reason: "claim commit not found in the history"))
         }
         let age = now.timeIntervalSince(since)
         let ageText = Duration.seconds(Int64(max(0, age))).goDescription
@@ -91,16 +94,18 @@ public struct Reaper: Sendable {
                     status: status,
                     verdict: .keep(reason: "lease valid until \(CommitMessage.timestamp(expiry)) (\(why))"))
             }
-            if age >= Double(staleAfter.components.seconds) {
+            // Compared as durations: `staleAfter` may have a fraction of a second (`1.5s`).
+            if Duration.seconds(age) >= staleAfter {
                 evidence.insert(TrailerField("Reap-Reason", "stale"), at: 0)
                 evidence.append(TrailerField("Reap-Build-Status", "unknown"))
                 evidence.append(TrailerField("Reap-Stale-After", staleAfter.goDescription))
                 return ReapDecision(
                     status: status,
-                    verdict: .reap(reason: "claimed \(ageText) ago and \(why)", evidence: evidence))
+                    verdict: .reap(reason: "claimed \(HumanTime.rough(age)) ago and \(why)", evidence: evidence))
             }
             return ReapDecision(
-                status: status, verdict: .keep(reason: "claimed \(ageText) ago, younger than the stale age (\(why))"))
+                status: status,
+                verdict: .keep(reason: "claimed \(HumanTime.rough(age)) ago, younger than the stale age (\(why))"))
         }
     }
 }

@@ -20,8 +20,8 @@ struct ConcourseAPI: Sendable {
         let url: String
         let status: Int
         var description: String {
-            "the Concourse API at \(url) refused the request (HTTP \(status)); check --concourse-token or "
-                + "LOCKPOOL_CONCOURSE_TOKEN (a bearer token with access to the team)"
+            "the Concourse API at \(url) refused the request (HTTP \(status)); check --concourse-token, "
+                + "--concourse-token-file or LOCKPOOL_CONCOURSE_TOKEN (a bearer token with access to the team)"
         }
     }
 

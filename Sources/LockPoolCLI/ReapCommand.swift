@@ -72,6 +72,8 @@ struct ReapCommand: AsyncParsableCommand {
             let reaper = Reaper(staleAfter: staleAfter.duration, now: now)
             var reports: [ReapReport] = []
             var unavailable = 0
+            // Every verdict of every pool first: a refused token stops the run before anything changes.
+            var plans: [(configuration: PoolConfiguration, decisions: [ReapDecision])] = []
             for pool in pools {
                 let configuration = try session.configuration(pool: pool)
                 let statuses = try await session.withFreshTip(configuration) { repository, tip in
@@ -81,7 +83,6 @@ struct ReapCommand: AsyncParsableCommand {
                     }
                     return try LockStatus.read(repository: repository, snapshot: snapshot, locks: snapshot.heldLocks)
                 }
-                // Every verdict first: a refused token stops the run before anything changes.
                 var decisions: [ReapDecision] = []
                 for status in statuses {
                     let liveness: BuildLiveness
@@ -95,6 +96,9 @@ struct ReapCommand: AsyncParsableCommand {
                     if case .unavailable = liveness { unavailable += 1 }
                     decisions.append(reaper.decide(status, liveness: liveness))
                 }
+                plans.append((configuration, decisions))
+            }
+            for (configuration, decisions) in plans {
                 for decision in decisions {
                     reports.append(
                         try await act(on: decision, configuration: configuration, session: session))
