@@ -41,8 +41,15 @@ struct OperationRunner {
     let json: Bool
 
     func run(_ operation: PoolOperation, printLock: Bool = false) async throws {
+        try await run(printLock: printLock) { _ in operation }
+    }
+
+    /// Runs the operation `makeOperation` builds. It runs inside `Session.run`, so that what it throws (a bad
+    /// `LOCKPOOL_LEASE`, an unreadable `--file`) gets the exit status of `ExitStatus` (64, 1) and one `Error:` line.
+    func run(printLock: Bool = false, _ makeOperation: (Session) throws -> PoolOperation) async throws {
         let session = Session(options: options)
         try await session.run {
+            let operation = try makeOperation(session)
             let configuration = try session.configuration(pool: pool)
             let result = try await session.perform(
                 operation, configuration: configuration, timeout: try options.timeout(session.environment))
@@ -78,8 +85,9 @@ struct AcquireCommand: AsyncParsableCommand {
     func validate() throws { try validateNames(pool: pool) }
 
     func run() async throws {
-        let lease = try options.lease(ProcessInfo.processInfo.environment)
-        try await OperationRunner(options: options, pool: pool, json: json).run(.acquire(lease: lease), printLock: true)
+        try await OperationRunner(options: options, pool: pool, json: json).run(printLock: true) { session in
+            .acquire(lease: try options.lease(session.environment))
+        }
     }
 }
 
@@ -96,8 +104,9 @@ struct ClaimCommand: AsyncParsableCommand {
     func validate() throws { try validateNames(pool: pool, lock: lock) }
 
     func run() async throws {
-        let lease = try options.lease(ProcessInfo.processInfo.environment)
-        try await OperationRunner(options: options, pool: pool, json: json).run(.claim(lock: lock, lease: lease))
+        try await OperationRunner(options: options, pool: pool, json: json).run { session in
+            .claim(lock: lock, lease: try options.lease(session.environment))
+        }
     }
 }
 
@@ -188,11 +197,9 @@ struct AddCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lease = claimed ? try options.lease(ProcessInfo.processInfo.environment) : nil
-        let runner = OperationRunner(options: options, pool: pool, json: json)
-        try await Session(options: options).run {
-            let content = try lockContent(file: file)
-            try await runner.run(.add(lock: lock, content: content, claimed: claimed, lease: lease))
+        try await OperationRunner(options: options, pool: pool, json: json).run { session in
+            let lease = claimed ? try options.lease(session.environment) : nil
+            return .add(lock: lock, content: try lockContent(file: file), claimed: claimed, lease: lease)
         }
     }
 }
@@ -215,10 +222,8 @@ struct UpdateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let runner = OperationRunner(options: options, pool: pool, json: json)
-        try await Session(options: options).run {
-            let content = try lockContent(file: file)
-            try await runner.run(.update(lock: lock, content: content))
+        try await OperationRunner(options: options, pool: pool, json: json).run { _ in
+            .update(lock: lock, content: try lockContent(file: file))
         }
     }
 }

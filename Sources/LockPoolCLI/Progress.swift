@@ -26,16 +26,7 @@ public final class PlainProgress: ProgressView {
         switch event {
         case .poll, .lostRace, .holders: break
         case .succeeded(let kind):
-            let word: String? =
-                switch kind {
-                case .acquire: "acquired!"
-                case .claim: "claimed!"
-                case .update: "updated!"
-                case .release: "released!"
-                case .remove: "removed!"
-                case .add, .addClaimed: "added!"
-                case .check, .checkUnclaimed: nil
-                }
+            let word = kind.successWord
             if let word { line(word) }
         default: printer.handle(event)
         }
@@ -131,16 +122,7 @@ public final class LiveStatusLine: ProgressView {
         case .warning(let text): line(terminal.styled("warning: \(text)", .yellow))
         case .succeeded(let kind):
             finish()
-            let word: String? =
-                switch kind {
-                case .acquire: "acquired!"
-                case .claim: "claimed!"
-                case .update: "updated!"
-                case .release: "released!"
-                case .remove: "removed!"
-                case .add, .addClaimed: "added!"
-                case .check, .checkUnclaimed: nil
-                }
+            let word = kind.successWord
             if let word { line(terminal.styled(word, .green)) }
         }
     }
