@@ -53,7 +53,17 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
             build.instanceVars = build.instanceVars ?? named.instanceVars
             return Holder(description: description, build: build)
         }
-        if let url = build.url { return Holder(description: url, build: build) }
+        if let url = build.url {
+            if let named = jobBuild(fromURL: url) {
+                build.team = named.team
+                build.pipeline = named.pipeline
+                build.job = named.job
+                build.name = named.name
+                return Holder(
+                    description: "\(named.team!)/\(named.pipeline!)/\(named.job!) build \(named.name!)", build: build)
+            }
+            return Holder(description: url, build: build)
+        }
         if subject.hasPrefix("Freshening up the pool with ") { return Holder(description: "Pool Boy") }
         if build != BuildInfo.none {
             return Holder(description: committer(committerName, committerEmail), build: build)
@@ -130,6 +140,20 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
                 name: String(name), instanceVars: parts[2..<(parts.count - 1)].joined(separator: "/"))
         }
         return ("\(path) build \(name)", build)
+    }
+
+    /// Team, pipeline, job and build name from a job build URL `…/teams/T/pipelines/P/jobs/J/builds/N`, as the
+    /// upstream resource has written them since 2026; nil for other URLs and for URLs with a query (instance vars,
+    /// which would name another pipeline instance if dropped).
+    static func jobBuild(fromURL url: String) -> BuildInfo? {
+        guard !url.contains("?"), let range = url.range(of: "/teams/") else { return nil }
+        let parts = url[range.upperBound...].split(separator: "/", omittingEmptySubsequences: false).map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+        guard parts.count == 7, parts[1] == "pipelines", parts[3] == "jobs", parts[5] == "builds",
+            ![parts[0], parts[2], parts[4], parts[6]].contains(where: \.isEmpty)
+        else { return nil }
+        return BuildInfo(team: parts[0], pipeline: parts[2], job: parts[4], name: parts[6])
     }
 
     private static func isBuildName(_ name: Substring) -> Bool {

@@ -43,9 +43,11 @@ struct ConcourseAPI: Sendable {
         }
         var path =
             "/api/v1/teams/\(segment(team))/pipelines/\(segment(pipeline))/jobs/\(segment(job))/builds/\(segment(name))"
-        if let vars = build.instanceVars, vars.hasPrefix("{"),
-            let encoded = vars.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
-        {
+        if let vars = build.instanceVars {
+            // Instance vars read from a subject (`T/P/V/J build N`) are not the JSON the API needs; asking without
+            // them would name the pipeline's other instance, whose build of the same name may have finished.
+            guard vars.hasPrefix("{"), let encoded = vars.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            else { return nil }
             path += "?vars=\(encoded)"
         }
         return path

@@ -338,3 +338,35 @@ import Testing
                 """)
     }
 }
+
+/// Which Concourse API path names a holder's build.
+@Suite struct ConcourseAPIPathTests {
+    let api = ConcourseAPI(baseURL: "https://ci.example.com/", token: nil)
+
+    @Test func buildIDWins() {
+        #expect(api.baseURL == "https://ci.example.com")
+        #expect(
+            api.path(of: BuildInfo(team: "main", pipeline: "p", job: "j", name: "4", id: "1042"))
+                == "/api/v1/builds/1042")
+    }
+
+    @Test func jobBuildPathIsPercentEncoded() {
+        #expect(
+            api.path(of: BuildInfo(team: "main", pipeline: "deploy x", job: "a/b", name: "7.1"))
+                == "/api/v1/teams/main/pipelines/deploy%20x/jobs/a%2Fb/builds/7.1")
+    }
+
+    @Test func jsonInstanceVarsGoInTheQuery() {
+        let path = api.path(
+            of: BuildInfo(team: "main", pipeline: "p", job: "j", name: "4", instanceVars: #"{"branch":"main"}"#))
+        #expect(path == "/api/v1/teams/main/pipelines/p/jobs/j/builds/4?vars=%7B%22branch%22%3A%22main%22%7D")
+    }
+
+    @Test func instanceVarsFromASubjectCannotBeAsked() {
+        // Asking without them would name another instance of the pipeline.
+        #expect(
+            api.path(of: BuildInfo(team: "main", pipeline: "p", job: "j", name: "4", instanceVars: "b:main")) == nil)
+        #expect(api.path(of: BuildInfo(pipeline: "p", job: "j", name: "4")) == nil)
+        #expect(api.path(of: BuildInfo(url: "https://ci/builds/5")) == nil)
+    }
+}

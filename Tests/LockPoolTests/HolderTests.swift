@@ -88,6 +88,18 @@ private let fullBuild = BuildInfo(
         message: "claiming: env-1\nBuild URL: https://ci/builds/5\n",
         description: "https://ci/builds/5", build: BuildInfo(url: "https://ci/builds/5")),
     HolderCase(
+        name: "upstream 2026 job build URL below a bare subject",
+        message: "claiming: env-1\nBuild URL: https://ci/teams/main/pipelines/deploy%20x/jobs/apply/builds/42.1\n",
+        description: "main/deploy x/apply build 42.1",
+        build: BuildInfo(
+            team: "main", pipeline: "deploy x", job: "apply", name: "42.1",
+            url: "https://ci/teams/main/pipelines/deploy%20x/jobs/apply/builds/42.1")),
+    HolderCase(
+        name: "job build URL with instance vars stays a URL",
+        message: "claiming: env-1\nBuild URL: https://ci/teams/main/pipelines/deploy/jobs/apply/builds/42?vars.b=1\n",
+        description: "https://ci/teams/main/pipelines/deploy/jobs/apply/builds/42?vars.b=1",
+        build: BuildInfo(url: "https://ci/teams/main/pipelines/deploy/jobs/apply/builds/42?vars.b=1")),
+    HolderCase(
         name: "upstream bare subject with empty Build URL", message: "unclaiming: env-1\nBuild URL: \n",
         committer: ("git", "git@localhost"), description: "git <git@localhost>", build: nil),
     HolderCase(

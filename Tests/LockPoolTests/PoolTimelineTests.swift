@@ -291,8 +291,8 @@ private let subjectFormatCases: [SubjectFormatCase] = [
     // Upstream 2026: bare subject with the Build URL line directly below, committer from the image's config.
     SubjectFormatCase(
         name: "upstream 2026 claiming: L + Build URL line", message: "claiming: env-1\nBuild URL: \(buildURL)\n",
-        committer: (name: "git", email: "git@localhost"), change: .claim, holder: buildURL,
-        build: BuildInfo(url: buildURL), format: .upstream),
+        committer: (name: "git", email: "git@localhost"), change: .claim, holder: "main/deploy/apply build 42",
+        build: BuildInfo(team: "main", pipeline: "deploy", job: "apply", name: "42", url: buildURL), format: .upstream),
     SubjectFormatCase(
         name: "upstream 2026 unclaiming: L + empty Build URL line", message: "unclaiming: env-2\nBuild URL: \n",
         committer: (name: "git", email: "git@localhost"), change: .release, holder: "git <git@localhost>",
