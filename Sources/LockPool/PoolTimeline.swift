@@ -89,18 +89,24 @@ public struct PoolTimeline {
     ) throws -> [HistoryEvent] {
         var events: [HistoryEvent] = []
         let readers = pools.map { PoolDirectories(repository: repository, pool: $0) }
+        // Walking back, a commit's "before" listing is its parent's "after": keep the last one of each pool.
+        var previousBefore = [PoolDirectories.Listing?](repeating: nil, count: readers.count)
         try repository.walkFirstParents(from: tip) { id in
             let commit = try repository.commit(id)
             if let since, commit.committer.time < since { return false }
             if let until, commit.committer.time > until { return true }
             let parentTree = try commit.parents.first.map { try repository.treeID(ofCommit: $0) }
             var found: [HistoryEvent] = []
-            for reader in readers {
+            for (index, reader) in readers.enumerated() {
                 let mineEntry = try repository.entry(at: reader.pool, inTree: commit.tree)
                 let theirsEntry = try parentTree.flatMap { try repository.entry(at: reader.pool, inTree: $0) }
                 guard mineEntry?.id != theirsEntry?.id else { continue }
-                let after = try reader.listing(ofTree: commit.tree)
+                let cached = previousBefore[index].flatMap {
+                    $0.poolTree != nil && $0.poolTree == mineEntry?.id ? $0 : nil
+                }
+                let after = try cached ?? reader.listing(ofTree: commit.tree)
                 let before = try reader.listing(ofTree: parentTree)
+                previousBefore[index] = before
                 found += Self.events(in: commit, pool: reader.pool, before: before, after: after, lock: lock)
             }
             events += found.reversed()
