@@ -25,7 +25,6 @@ struct InitCommand: AsyncParsableCommand {
     var file: String?
 
     func validate() throws {
-        if pools.isEmpty { throw ValidationError("name at least one pool") }
         for pool in pools { try validateNames(pool: pool) }
         for lock in locks { try validateNames(pool: pools[0], lock: lock) }
         if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }

@@ -47,7 +47,6 @@ struct ReapCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON for scripts.") var json = false
 
     func validate() throws {
-        if pools.isEmpty { throw ValidationError("name at least one pool") }
         for pool in pools { try validateNames(pool: pool) }
         if staleAfter.duration <= .zero { throw ValidationError("--stale-after must be a positive duration") }
         if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }

@@ -37,11 +37,9 @@ struct Session: Sendable {
     /// The validated `source` for `pool`, its warnings printed.
     func source(pool: String) throws -> Source {
         let (source, warnings) = try options.resolvedSource(pool: pool, environment: environment)
-        for warning in warnings { writeError(Self.cliWarning(warning) + "\n") }
+        for warning in warnings { writeError(warning + "\n") }
         return source
     }
-
-    static func cliWarning(_ text: String) -> String { text }
 
     /// The pool configuration for `pool`: the resolved source, with the user's git identity unless `git_config`
     /// names one.
