@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -30,19 +31,23 @@ let package = Package(
             ],
             swiftSettings: upcoming),
         .target(
+            name: "PoolMetrics",
+            dependencies: ["LockPool", .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: upcoming,
+            // The Pushgateway client is URLSession, in FoundationNetworking, which needs libcurl; a static Swift
+            // standard library (`make release`) does not bring it in by itself.
+            linkerSettings: [.linkedLibrary("curl", .when(platforms: [.linux]))]),
+        .target(
             name: "ConcourseResource",
-            dependencies: ["LockPool", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LockPool", "PoolMetrics", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming),
         .target(
             name: "LockPoolCLI",
             dependencies: [
-                "LockPool", "ConcourseResource", "Git", .product(name: "Logging", package: "swift-log"),
+                "LockPool", "ConcourseResource", "PoolMetrics", "Git", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: upcoming,
-            // URLSession (the Concourse API) lives in FoundationNetworking, which needs libcurl; a static Swift
-            // standard library (`make release`) does not bring it in by itself.
-            linkerSettings: [.linkedLibrary("curl", .when(platforms: [.linux]))]),
+            swiftSettings: upcoming),
         .executableTarget(name: "lockpool", dependencies: ["LockPoolCLI"], swiftSettings: upcoming),
         .executableTarget(name: "resource-check", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
         .executableTarget(name: "resource-in", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
@@ -58,6 +63,9 @@ let package = Package(
         .testTarget(
             name: "ConcourseResourceTests",
             dependencies: ["ConcourseResource", "TestSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "PoolMetricsTests", dependencies: ["PoolMetrics", "LockPool", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "LockPoolCLITests",

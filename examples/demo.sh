@@ -87,10 +87,13 @@ section "7. lockpool history: the timeline parsed from the commits"
 section "8. lockpool verify: invariants and a replay of the history for double claims"
 "$bin/lockpool" verify --repo "$uri" --branch master
 
-section "9. the lock repository's history (git log --format='%h %s')"
+section "9. lockpool stats: utilisation, hold times and top holders from the history"
+"$bin/lockpool" stats --repo "$uri" --branch master demo
+
+section "10. the lock repository's history (git log --format='%h %s')"
 git -C "$work/locks.git" log --format='%h %s' master
 
-section "10. full messages of the last two commits"
+section "11. full messages of the last two commits"
 git -C "$work/locks.git" log -2 --format='--- commit %H%nAuthor: %an <%ae>%nDate:   %cI%n%n%B' master
 
 step="done"

@@ -1,22 +1,63 @@
 import Foundation
 import Git
 import LockPool
+import PoolMetrics
 
-/// The `out` step: one pool operation per put (SPEC §4.1).
+/// The `out` step: one pool operation per put (SPEC §4.1), then its metrics (SPEC §9).
 public enum OutCommand {
-    /// Runs `out` with the build's source directory `context.arguments[1]` and returns its stdout.
+    /// What `out` did: its stdout, and the metrics to push once that has been written.
+    public struct Outcome: Sendable {
+        public var output: [UInt8]
+        public var metrics: PendingMetrics?
+    }
+
+    /// Metrics of a finished operation, waiting for the step's JSON to be written (the execution time ends there).
+    public struct PendingMetrics: Sendable {
+        let gateway: Pushgateway
+        let result: OperationResult
+        let operation: OperationKind
+        let pool: String
+        let branch: String
+        let started: ContinuousClock.Instant
+
+        /// Pushes the metrics; a failure is one warning line and never fails the step.
+        func push(printer: ProgressPrinter) async {
+            let metrics = OperationMetrics(
+                result, operation: operation, pool: pool, branch: branch,
+                executionTime: started.duration(to: .now))
+            printer.line("Pushing prometheus metrics...")
+            if let cause = await gateway.push(metrics.groups()) {
+                printer.line("warning: could not push metrics to \(gateway.address): \(cause)")
+            }
+        }
+    }
+
+    /// Runs `out` with the build's source directory `context.arguments[1]`.
     ///
     /// - Throws: `ResourceError`, `LockPoolError`.
-    public static func run(_ context: ResourceContext) async throws -> [UInt8] {
+    public static func run(_ context: ResourceContext) async throws -> Outcome {
         let sourceDirectory = context.arguments[1]
         let request = try context.decoded(RequestDecoder.decodeOut(context.stdin))
+        let started = ContinuousClock.now
+        // The decoder has checked the URL.
+        let gateway = request.source.prometheusPushGateway.flatMap { try? PushgatewayAddress($0) }.map {
+            Pushgateway(address: $0)
+        }
+        if let gateway { context.printer.line("Setting up prometheus client, pushgateway=\(gateway.address)") }
         let configuration = try context.configuration(for: request.source, readsBuild: true)
         let operation = try poolOperation(request.params, in: sourceDirectory)
         let printer = context.printer
         let result = try await LockPoolClient(configuration: configuration).perform(
             operation, timeout: request.params.timeout, clock: ContinuousClock(), interruption: context.interruption,
             events: printer.handle, logger: context.logger)
-        return ResourceOutput.step(version: result.version, lock: result.lock, pool: configuration.pool)
+        let output = ResourceOutput.step(version: result.version, lock: result.lock, pool: configuration.pool)
+        return Outcome(
+            output: output,
+            metrics: gateway.map {
+                PendingMetrics(
+                    gateway: $0, result: result, operation: operation.kind, pool: request.source.pool,
+                    branch: request.source.branch, started: started)
+            })
     }
 
     /// Reads the step directory's files and builds the pool operation.

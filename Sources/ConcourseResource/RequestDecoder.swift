@@ -1,4 +1,5 @@
 import LockPool
+import PoolMetrics
 
 /// Reads and validates the JSON request of `check`, `in` and `out` (SPEC §3), before any network or git work.
 ///
@@ -243,6 +244,12 @@ struct DecodingContext {
             source.retryDelay = delay
         }
         source.prometheusPushGateway = string("prometheus_push_gateway", in: view)
+        if let gateway = source.prometheusPushGateway {
+            do { _ = try PushgatewayAddress(gateway) } catch {
+                let shown = RequestSecrets.removingUserinfo(gateway, schemeOptional: true)
+                fail("source.prometheus_push_gateway: \(NameRule.jsonQuoted(shown)) \(error)")
+            }
+        }
         source.knownHosts = string("known_hosts", in: view)
         return source
     }

@@ -38,13 +38,14 @@ public enum ResourceMain {
             writeError: writeError, interruption: interruption, logger: logger,
             printer: printer)
         do {
-            let output: [UInt8] =
-                switch step {
-                case .check: try await CheckCommand.run(context)
-                case .in: try await InCommand.run(context)
-                case .out: try await OutCommand.run(context)
-                }
-            FileHandle.standardOutput.write(Data(output))
+            switch step {
+            case .check: FileHandle.standardOutput.write(Data(try await CheckCommand.run(context)))
+            case .in: FileHandle.standardOutput.write(Data(try await InCommand.run(context)))
+            case .out:
+                let outcome = try await OutCommand.run(context)
+                FileHandle.standardOutput.write(Data(outcome.output))
+                await outcome.metrics?.push(printer: context.printer)
+            }
             return 0
         } catch {
             let secrets = (try? RequestDecoder.decodeCheck(stdin).get().request.source.secrets) ?? []

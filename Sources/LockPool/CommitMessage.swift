@@ -78,6 +78,9 @@ public struct CommitMessage: Sendable, Equatable {
     public var claimCommit: String?
     /// When the lease ends (`Lease-Expires`), written as RFC 3339 UTC to the second.
     public var leaseExpires: Date?
+    /// How long the operation waited for the lock before this commit (`Lock-Waited`; acquire and claim), in whole
+    /// milliseconds as a Go duration such as `1m30.25s` or `0s`.
+    public var waited: Duration?
     /// The build making the commit.
     public var build: BuildInfo
     /// The tool and its face, such as `lockpool 0.1.0 (resource)` (`Lock-Tool`).
@@ -90,7 +93,8 @@ public struct CommitMessage: Sendable, Equatable {
     /// Creates a message; `stateAfter` and `verb` default to the operation's own.
     public init(
         verb: String? = nil, operation: LockOperation, pool: String, lock: String, stateAfter: String? = nil,
-        claimCommit: String? = nil, leaseExpires: Date? = nil, build: BuildInfo = .none, tool: String,
+        claimCommit: String? = nil, leaseExpires: Date? = nil, waited: Duration? = nil, build: BuildInfo = .none,
+        tool: String,
         nonce: String = CommitMessage.freshNonce(), extraTrailers: [TrailerField] = []
     ) {
         self.verb = verb ?? operation.verb
@@ -100,6 +104,7 @@ public struct CommitMessage: Sendable, Equatable {
         self.stateAfter = stateAfter ?? operation.stateAfter
         self.claimCommit = claimCommit
         self.leaseExpires = leaseExpires
+        self.waited = waited
         self.build = build
         self.tool = tool
         self.nonce = nonce
@@ -132,7 +137,8 @@ public struct CommitMessage: Sendable, Equatable {
             [
                 ("Lock-Schema", "1"), ("Lock-Operation", operation.rawValue), ("Lock-Pool", pool), ("Lock-Name", lock),
                 ("Lock-State", stateAfter), ("Lock-Claim", claimCommit),
-                ("Lease-Expires", leaseExpires.map(CommitMessage.timestamp)), ("Build-Team", build.team),
+                ("Lease-Expires", leaseExpires.map(CommitMessage.timestamp)),
+                ("Lock-Waited", waited.map(CommitMessage.milliseconds)), ("Build-Team", build.team),
                 ("Build-Pipeline", build.pipeline), ("Build-Job", build.job), ("Build-Name", build.name),
                 ("Build-Id", build.id), ("Build-Pipeline-Instance-Vars", build.instanceVars), ("Build-URL", build.url),
             ] + extraTrailers.map { ($0.key, $0.value) } + [("Lock-Tool", tool), ("Lock-Nonce", nonce)]
@@ -165,6 +171,12 @@ public struct CommitMessage: Sendable, Equatable {
     public static func timestamp(_ date: Date) -> String {
         let whole = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
         return whole.formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+    }
+
+    /// `duration` truncated to whole milliseconds, as a Go duration (`1m30.25s`, `850ms`, `0s`).
+    public static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = max(duration, .zero).components
+        return (Duration.seconds(seconds) + .milliseconds(attoseconds / 1_000_000_000_000_000)).goDescription
     }
 
     private static func hex(_ value: UInt64) -> String {

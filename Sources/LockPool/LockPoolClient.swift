@@ -106,7 +106,9 @@ public struct LockPoolClient: Sendable {
                         return .wait(
                             locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason,
                             holders: holders)
-                    case .change(let lock, let updates, let message, _):
+                    case .change(let lock, let updates, var message, _):
+                        // Stats read the wait from the claim commit: nothing else records it.
+                        if [.acquire, .claim].contains(message.operation) { message.waited = elapsed }
                         let commit = try makeCommit(
                             repository, tip: tip, updates: updates, message: message, time: now)
                         logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.name": "\(lock)"])

@@ -60,6 +60,8 @@ public struct HistoryEvent: Sendable, Equatable {
     public var leaseExpires: Date?
     /// `Reap-Reason` of a reaper's release.
     public var reapReason: String?
+    /// `Lock-Waited` of a lockpool claim: how long its operation waited for the lock; nil when not recorded.
+    public var waited: Duration?
 }
 
 /// The timeline of lock changes in a lock repository's first-parent history.
@@ -153,7 +155,8 @@ public struct PoolTimeline {
                     operation: operation, holder: holder, format: format, subject: commit.subject,
                     claim: format == .lockpool ? trailer("Lock-Claim") : nil,
                     leaseExpires: action == .claim || action == .addClaimed ? Holder.leaseExpiry(in: message) : nil,
-                    reapReason: trailer("Reap-Reason")))
+                    reapReason: trailer("Reap-Reason"),
+                    waited: format == .lockpool ? trailer("Lock-Waited").flatMap { try? GoDuration.parse($0) } : nil))
         }
         return events
     }

@@ -3,6 +3,7 @@ import ConcourseResource
 import Foundation
 import Git
 import LockPool
+import PoolMetrics
 
 /// A duration argument in Go syntax (`90s`, `1m30s`, `1.5h`) or a plain number of seconds.
 public struct DurationArgument: ExpressibleByArgument, Sendable, Equatable {
@@ -98,6 +99,12 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
                 + "LOCKPOOL_HTTPS_TUNNEL_USER and LOCKPOOL_HTTPS_TUNNEL_PASSWORD).", valueName: "host:port"))
     public var httpsTunnel: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Prometheus Pushgateway for the resource's metrics after each operation (env LOCKPOOL_PUSHGATEWAY; "
+                + "credentials only there or in --source, never on the command line).", valueName: "url"))
+    public var pushgateway: String?
+
     @Flag(name: .shortAndLong, help: "Log each git step on stderr (env LOCKPOOL_LOG_LEVEL=debug).")
     public var verbose = false
 
@@ -109,6 +116,11 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
         }
         if let tunnel = httpsTunnel, Self.hostAndPort(tunnel) == nil {
             throw ValidationError("--https-tunnel expects host:port, got '\(tunnel)'")
+        }
+        if let gateway = pushgateway, (try? PushgatewayAddress(gateway))?.hasCredentials == true {
+            throw ValidationError(
+                "--pushgateway must not carry credentials (argv is visible to every user); "
+                    + "set LOCKPOOL_PUSHGATEWAY or prometheus_push_gateway in the --source file")
         }
     }
 
@@ -188,6 +200,7 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
             }
             object["git_config"] = entries
         }
+        set("prometheus_push_gateway", pushgateway ?? env("LOCKPOOL_PUSHGATEWAY"))
         if let tunnel = httpsTunnel ?? env("LOCKPOOL_HTTPS_TUNNEL") {
             guard let (host, port) = Self.hostAndPort(tunnel) else {
                 throw CLIError.usage("LOCKPOOL_HTTPS_TUNNEL expects host:port, got '\(tunnel)'")

@@ -20,7 +20,7 @@ public struct LockPoolCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, StatusCommand.self, AcquireCommand.self, ClaimCommand.self, ReleaseCommand.self,
             AddCommand.self, RemoveCommand.self, UpdateCommand.self, WaitCommand.self, HistoryCommand.self,
-            ReapCommand.self, VerifyCommand.self, RunStepCommand.self,
+            StatsCommand.self, ReapCommand.self, VerifyCommand.self, RunStepCommand.self,
         ])
 
     public init() {}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Git
 import LockPool
+import PoolMetrics
 
 #if canImport(Glibc)
     import Glibc
@@ -49,14 +50,21 @@ struct OperationRunner {
     func run(printLock: Bool = false, _ makeOperation: (Session) throws -> PoolOperation) async throws {
         let session = Session(options: options)
         try await session.run {
+            let started = ContinuousClock.now
             let operation = try makeOperation(session)
-            let configuration = try session.configuration(pool: pool)
+            let (configuration, gateway) = try session.operationSettings(pool: pool)
             let result = try await session.perform(
                 operation, configuration: configuration, timeout: try options.timeout(session.environment))
             if json {
                 session.print(try JSONOutput.encode(OperationReport(result, pool: pool, kind: operation.kind)))
             } else if printLock {
                 session.print(result.lock)
+            }
+            if let gateway {
+                let metrics = OperationMetrics(
+                    result, operation: operation.kind, pool: pool, branch: configuration.branch,
+                    executionTime: started.duration(to: .now))
+                await session.pushMetrics(metrics, to: gateway)
             }
         }
     }

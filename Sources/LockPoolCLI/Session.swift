@@ -4,6 +4,7 @@ import Foundation
 import Git
 import LockPool
 import Logging
+import PoolMetrics
 
 /// One invocation's surroundings: environment, terminal, logging, and the settings resolved from options.
 struct Session: Sendable {
@@ -44,7 +45,28 @@ struct Session: Sendable {
     /// The pool configuration for `pool`: the resolved source, with the user's git identity unless `git_config`
     /// names one.
     func configuration(pool: String, announce: (@Sendable (String) -> Void)? = nil) throws -> PoolConfiguration {
+        try configuration(source: try source(pool: pool), announce: announce)
+    }
+
+    /// The pool configuration for `pool` and the Pushgateway its operations report to, if one is set.
+    func operationSettings(pool: String) throws -> (PoolConfiguration, Pushgateway?) {
         let source = try source(pool: pool)
+        // The decoder has checked the URL.
+        let gateway = source.prometheusPushGateway.flatMap { try? PushgatewayAddress($0) }.map {
+            Pushgateway(address: $0)
+        }
+        return (try configuration(source: source, announce: nil), gateway)
+    }
+
+    /// Pushes the metrics of a finished operation; a failure is one warning line on stderr, never an error.
+    func pushMetrics(_ metrics: OperationMetrics, to gateway: Pushgateway) async {
+        logger.debug("pushing metrics", metadata: ["pushgateway": "\(gateway.address)"])
+        if let cause = await gateway.push(metrics.groups()) {
+            writeError("warning: could not push metrics to \(gateway.address): \(cause)\n")
+        }
+    }
+
+    private func configuration(source: Source, announce: (@Sendable (String) -> Void)?) throws -> PoolConfiguration {
         let writeError = self.writeError
         var configuration = try source.preparedConfiguration(
             environment: environment, tool: Self.tool, readsBuild: false,

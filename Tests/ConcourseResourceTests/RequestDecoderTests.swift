@@ -264,6 +264,15 @@ func decoderRejectsInvalidJSON(_ c: DecoderProblemCase) {
         "prometheus_push_gateway number", .check, json(source: #""prometheus_push_gateway":9091"#),
         errors: [ip("source.prometheus_push_gateway: expected a string, got a number")]),
     DecoderProblemCase(
+        "prometheus_push_gateway scheme", .check, json(source: #""prometheus_push_gateway":"udp://gw:9091""#),
+        errors: [ip(#"source.prometheus_push_gateway: "udp://gw:9091" uses the scheme 'udp'; use http or https"#)]),
+    DecoderProblemCase(
+        "prometheus_push_gateway without host, userinfo hidden", .check,
+        json(source: #""prometheus_push_gateway":"http://me:pw-1@:9091""#),
+        errors: [
+            ip(#"source.prometheus_push_gateway: "http://:9091" names no host; use e.g. "http://pushgateway:9091""#)
+        ]),
+    DecoderProblemCase(
         "known_hosts array", .check, json(source: #""known_hosts":[]"#),
         errors: [ip("source.known_hosts: expected a string, got an array")]),
     DecoderProblemCase(

@@ -153,8 +153,8 @@ func expectCLIFailure(
 
 /// The subcommands `--help` and completion scripts must name.
 let cliSubcommands = [
-    "init", "status", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "reap", "verify",
-    "run-step",
+    "init", "status", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats", "reap",
+    "verify", "run-step",
 ]
 
 @Suite struct CLITests {

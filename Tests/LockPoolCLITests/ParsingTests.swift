@@ -22,8 +22,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "init", "status", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "reap",
-        "verify", "run-step",
+        "init", "status", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats",
+        "reap", "verify", "run-step",
     ])
     func everySubcommandIsListed(_ name: String) {
         let names = LockPoolCommand.configuration.subcommands.map { $0._commandName }

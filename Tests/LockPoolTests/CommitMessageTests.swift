@@ -22,8 +22,8 @@ private let renderCases: [RenderCase] = [
     RenderCase(
         name: "pipeline claim with lease and URL",
         message: CommitMessage(
-            operation: .acquire, pool: "envs", lock: "env-3", leaseExpires: twoPM, build: apply42, tool: tool,
-            nonce: nonce),
+            operation: .acquire, pool: "envs", lock: "env-3", leaseExpires: twoPM, waited: .milliseconds(90_250),
+            build: apply42, tool: tool, nonce: nonce),
         expected: """
             main/deploy/apply build 42 claiming: env-3
 
@@ -35,6 +35,7 @@ private let renderCases: [RenderCase] = [
             Lock-Name: env-3
             Lock-State: claimed
             Lease-Expires: 2026-05-02T14:00:00Z
+            Lock-Waited: 1m30.25s
             Build-Team: main
             Build-Pipeline: deploy
             Build-Job: apply
@@ -431,4 +432,21 @@ private func runProcess(_ arguments: [String], in directory: URL, environment: [
 private func executableInPath(_ name: String) -> String? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@Suite struct LockWaitedTests {
+    @Test(arguments: [
+        (Duration.zero, "0s"), (.nanoseconds(999_999), "0s"), (.nanoseconds(1_999_999), "1ms"),
+        (.milliseconds(850), "850ms"), (.milliseconds(90_250), "1m30.25s"), (.seconds(7200), "2h0m0s"),
+        (.seconds(-3), "0s"),
+    ])
+    func waitsAreWholeMillisecondsInGoSyntax(_ waited: Duration, _ text: String) throws {
+        #expect(CommitMessage.milliseconds(waited) == text)
+        #expect(try GoDuration.parse(text) <= max(waited, .zero))
+    }
+
+    @Test func onlyAGivenWaitIsWritten() {
+        let message = CommitMessage(operation: .release, pool: "envs", lock: "a", tool: tool, nonce: nonce)
+        #expect(!message.rendered().contains("Lock-Waited"))
+    }
 }

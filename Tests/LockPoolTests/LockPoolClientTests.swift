@@ -767,6 +767,8 @@ struct MessageCase: Sendable, CustomTestStringConvertible {
             ("Lock-State", c.state),
         ]
         if c.hasClaim { expected.append(("Lock-Claim", try #require(setup?.version.hex))) }
+        // acquire and claim record their wait, here none.
+        if ["acquire", "claim"].contains(c.lockOperation) { expected.append(("Lock-Waited", "0s")) }
         expected += [
             ("Build-Team", "main"), ("Build-Pipeline", "deploy"), ("Build-Job", "apply"), ("Build-Name", "42"),
             ("Build-Id", "1234"), ("Build-URL", apply42.url!), ("Lock-Tool", tool),
