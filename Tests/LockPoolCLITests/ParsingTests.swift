@@ -68,6 +68,25 @@ import Testing
         UsageCase(arguments: ["status", "--https-tunnel", "proxy"], message: "--https-tunnel expects host:port"),
         UsageCase(arguments: ["history", "--limit", "0"], message: "--limit must be at least 1"),
         UsageCase(arguments: ["history", "--since", "yesterday-ish"], message: "--since"),
+        UsageCase(arguments: ["stats", "--top", "0"], message: "--top must be at least 1"),
+        UsageCase(arguments: ["stats", "--top=-2"], message: "--top must be at least 1"),
+        UsageCase(arguments: ["stats", "--top", "many"], message: "--top"),
+        UsageCase(arguments: ["stats", "--since", "last tuesday"], message: "--since"),
+        UsageCase(arguments: ["stats", "--until", "-1d"], message: "--until"),
+        UsageCase(
+            arguments: ["stats", "--since", "2026-05-03", "--until", "2026-05-02"],
+            message: "--since must not be after --until"),
+        UsageCase(arguments: ["stats", "--since", "2999-01-01"], message: "--since must not be in the future"),
+        UsageCase(
+            arguments: ["stats", "--json", "--format", "table"], message: "--json conflicts with --format table"),
+        UsageCase(
+            arguments: ["stats", "--json", "--format", "prometheus"],
+            message: "--json conflicts with --format prometheus"),
+        UsageCase(arguments: ["stats", "--format", "xml"], message: "--format"),
+        UsageCase(arguments: ["stats", "../x"], message: "invalid pool name \"../x\""),
+        UsageCase(
+            arguments: ["acquire", "envs", "--pushgateway", "http://u:pw@gw:9091"],
+            message: "--pushgateway must not carry credentials"),
     ])
     func badArgumentsAreUsageErrors(_ c: UsageCase) {
         do {

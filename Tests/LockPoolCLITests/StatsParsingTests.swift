@@ -51,41 +51,6 @@ import Testing
         #expect(abs(since.timeIntervalSince(before) + 7 * 86400) < 60)
     }
 
-    struct UsageCase: Sendable, CustomTestStringConvertible {
-        let arguments: [String]
-        let message: String
-        var testDescription: String { arguments.joined(separator: " ") }
-    }
-
-    @Test(arguments: [
-        UsageCase(arguments: ["stats", "--top", "0"], message: "--top must be at least 1"),
-        UsageCase(arguments: ["stats", "--top=-2"], message: "--top must be at least 1"),
-        UsageCase(arguments: ["stats", "--top", "many"], message: "--top"),
-        UsageCase(arguments: ["stats", "--since", "last tuesday"], message: "--since"),
-        UsageCase(arguments: ["stats", "--until", "-1d"], message: "--until"),
-        UsageCase(
-            arguments: ["stats", "--since", "2026-05-03", "--until", "2026-05-02"],
-            message: "--since must not be after --until"),
-        UsageCase(arguments: ["stats", "--since", "2999-01-01"], message: "--since must not be in the future"),
-        UsageCase(
-            arguments: ["stats", "--json", "--format", "table"], message: "--json conflicts with --format table"),
-        UsageCase(
-            arguments: ["stats", "--json", "--format", "prometheus"],
-            message: "--json conflicts with --format prometheus"),
-        UsageCase(arguments: ["stats", "--format", "xml"], message: "--format"),
-        UsageCase(arguments: ["stats", "../x"], message: "invalid pool name \"../x\""),
-    ])
-    func badArgumentsAreUsageErrors(_ c: UsageCase) {
-        do {
-            _ = try LockPoolCommand.parseAsRoot(c.arguments)
-            Issue.record("parsed: \(c.arguments)")
-        } catch {
-            #expect(LockPoolCommand.exitCode(for: error).rawValue == 64)
-            let message = LockPoolCommand.message(for: error)
-            #expect(message.contains(c.message), "\(message)")
-        }
-    }
-
     @Test func helpStatesTheDefinitionsAndExitStatuses() {
         let help = LockPoolCommand.helpMessage(for: StatsCommand.self, columns: 1000)
         for text in ["--since", "--until", "--top", "--format", "prometheus", "nearest", "64 usage error"] {
