@@ -32,34 +32,48 @@ public enum InCommand {
             guard try !history.commitsTouchingPool(from: version, limit: 1).isEmpty else {
                 throw LockPoolError.noHistory(pool: pool, ref: version.hex)
             }
-            var subject: (lock: String, commit: Commit)?
+            var subject: (locks: [String], commit: Commit)?
             try repository.walkFirstParents(from: version) { id in
                 let commit = try repository.commit(id)
-                if let lock = try history.changedLocks(in: commit).first {
-                    subject = (lock, commit)
-                    return false
-                }
-                return true
+                let changed = try history.changedLocks(in: commit)
+                guard let first = changed.first else { return true }
+                // A set changed at once (a multi-lock acquire or release) is the subject as a whole.
+                let set = CommitMessage.lockNames(in: commit.message)
+                let isSet =
+                    set.count > 1 && Trailers.value("Lock-Pool", in: commit.message) == pool
+                    && set.allSatisfy(changed.contains)
+                subject = (isSet ? set : [first], commit)
+                return false
             }
             guard let subject else {
                 try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
                 context.printer.line("no lock has changed in pool '\(pool)' at or before \(version.short)")
                 return ResourceOutput.step(version: version, lock: nil, pool: pool)
             }
-            let lock = subject.lock
+            let locks = subject.locks
             let snapshot = try PoolSnapshot(repository: repository, commit: version, pool: pool)
-            let state = snapshot.state(of: lock)
-            if state == .claimed || state == .both, try history.claimChanged(of: lock, after: version, tip: tip) {
-                throw LockPoolError.noLongerAcquired
+            for lock in locks {
+                let state = snapshot.state(of: lock)
+                if state == .claimed || state == .both, try history.claimChanged(of: lock, after: version, tip: tip) {
+                    throw LockPoolError.noLongerAcquired
+                }
             }
             try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
-            guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else {
+            let lock = locks.joined(separator: ", ")
+            let entries = locks.compactMap { snapshot.claimed[$0] ?? snapshot.unclaimed[$0] }
+            guard entries.count == locks.count else {
                 context.printer.line("lock does not exist")
                 return ResourceOutput.step(version: version, lock: lock, pool: pool)
             }
-            try write(Array((lock + "\n").utf8), to: destination, named: "name")
-            try write(try repository.blob(entry.id), to: destination, named: "metadata")
-            if state == .claimed, try history.claimCommit(of: lock, at: version)?.id == version {
+            // A set lists every name, one per line; `metadata` is the first lock's, and each lock's file is in the
+            // checkout at <pool>/claimed/<lock>.
+            try write(Array(locks.map { $0 + "\n" }.joined().utf8), to: destination, named: "name")
+            try write(try repository.blob(entries[0].id), to: destination, named: "metadata")
+            let claimedHere = try locks.allSatisfy { lock in
+                guard snapshot.state(of: lock) == .claimed else { return false }
+                return try history.claimCommit(of: lock, at: version)?.id == version
+            }
+            if claimedHere {
                 try write(Array((version.hex + "\n").utf8), to: destination, named: "claim_ref")
             }
             return ResourceOutput.step(version: version, lock: lock, pool: pool)

@@ -20,7 +20,7 @@ enum KeyedObject: CaseIterable, Sendable {
         case .putParams:
             [
                 "acquire", "claim", "release", "add", "add_claimed", "remove", "update", "check", "check_unclaimed",
-                "timeout", "lease",
+                "timeout", "lease", "count",
             ]
         case .getParams: ["depth"]
         }

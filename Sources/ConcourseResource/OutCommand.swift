@@ -50,7 +50,9 @@ public enum OutCommand {
         let result = try await LockPoolClient(configuration: configuration).perform(
             operation, timeout: request.params.timeout, clock: ContinuousClock(), interruption: context.interruption,
             events: printer.handle, logger: context.logger)
-        let output = ResourceOutput.step(version: result.version, lock: result.lock, pool: configuration.pool)
+        // A set is named in one value: the metadata keeps its two entries (SPEC §3).
+        let output = ResourceOutput.step(
+            version: result.version, lock: result.locks.joined(separator: ", "), pool: configuration.pool)
         return Outcome(
             output: output,
             metrics: gateway.map {
@@ -64,14 +66,15 @@ public enum OutCommand {
     static func poolOperation(_ params: OutParams, in sourceDirectory: String) throws -> PoolOperation {
         let lease = params.lease
         switch params.operation {
-        case .acquire: return .acquire(lease: lease)
+        case .acquire: return params.count > 1 ? .acquireSet(count: params.count, lease: lease) : .acquire(lease: lease)
         case .claim(let lock): return .claim(lock: lock, lease: lease)
-        case .release(let directory):
+        case .release(let directory), .remove(let directory):
             let step = StepDirectory(sourceDirectory, directory)
-            return .release(lock: try step.name(), fence: try step.claimRef())
-        case .remove(let directory):
-            let step = StepDirectory(sourceDirectory, directory)
-            return .remove(lock: try step.name(), fence: try step.claimRef())
+            let names = try step.names()
+            let fence = try step.claimRef()
+            let isRemove = if case .remove = params.operation { true } else { false }
+            if names.count > 1 { return .releaseSet(locks: names, fence: fence, remove: isRemove) }
+            return isRemove ? .remove(lock: names[0], fence: fence) : .release(lock: names[0], fence: fence)
         case .add(let directory):
             let step = StepDirectory(sourceDirectory, directory)
             return .add(lock: try step.name(), content: try step.metadata(), claimed: false, lease: nil)
@@ -113,15 +116,31 @@ struct StepDirectory {
     }
 
     func name() throws -> String {
-        let bytes: [UInt8]
-        do {
-            guard let read = try read("name") else { throw ResourceError.nameFile(missing("name")) }
-            bytes = read
-        } catch let error as FileReadError { throw ResourceError.nameFile(error.description) }
-        switch NameRule.lockName(fromFile: bytes) {
+        switch NameRule.lockName(fromFile: try nameFile()) {
         case .success(let name): return name
         case .failure(let problem): throw ResourceError.nameFile(problem.description)
         }
+    }
+
+    /// The names in `name`: one, or for a set taken by a multi-lock acquire, one per line (blank lines ignored).
+    func names() throws -> [String] {
+        let bytes = try nameFile()
+        let blank: Set<UInt8> = [9, 11, 12, 13, 32]  // tab, vertical tab, form feed, carriage return, space
+        let lines = bytes.split(separator: UInt8(ascii: "\n")).filter { $0.contains { !blank.contains($0) } }
+        guard lines.count > 1 else { return [try name()] }
+        return try lines.map { line in
+            switch NameRule.lockName(fromFile: Array(line)) {
+            case .success(let name): return name
+            case .failure(let problem): throw ResourceError.nameFile(problem.description)
+            }
+        }
+    }
+
+    private func nameFile() throws -> [UInt8] {
+        do {
+            guard let read = try read("name") else { throw ResourceError.nameFile(missing("name")) }
+            return read
+        } catch let error as FileReadError { throw ResourceError.nameFile(error.description) }
     }
 
     func metadata() throws -> [UInt8] {

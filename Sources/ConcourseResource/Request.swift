@@ -253,12 +253,15 @@ public struct OutParams: Sendable, Equatable {
     public var timeout: Duration?
     /// The lease recorded in the commit; only with `acquire`, `claim` and `add_claimed`, and always positive.
     public var lease: Duration?
+    /// How many locks `acquire` takes in one commit, all or nothing (extension); 1 unless given.
+    public var count: Int
 
     /// Creates put params.
-    public init(operation: StepOperation, timeout: Duration? = nil, lease: Duration? = nil) {
+    public init(operation: StepOperation, timeout: Duration? = nil, lease: Duration? = nil, count: Int = 1) {
         self.operation = operation
         self.timeout = timeout
         self.lease = lease
+        self.count = count
     }
 }
 

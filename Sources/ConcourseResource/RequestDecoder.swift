@@ -439,6 +439,7 @@ struct DecodingContext {
             params.timeout = timeout
         }
         params.lease = duration("lease", in: view, role: .positive)
+        params.count = count(in: view)
 
         if given.isEmpty {
             upstreamErrors.append(Self.missingOperation)
@@ -447,8 +448,35 @@ struct DecodingContext {
         } else if Self.isGiven(view.value(for: "lease")), !["acquire", "claim", "add_claimed"].contains(given[0]) {
             fail("params.lease applies only to acquire, claim and add_claimed")
         }
+        if given.count == 1, Self.isGiven(view.value(for: "count")), given[0] != "acquire" {
+            fail("params.count applies only to acquire")
+        }
         if let operation = operations.first { params.operation = operation }
         return params
+    }
+
+    /// `params.count`: how many locks `acquire` takes at once, a whole number from 1 to 1000, as a JSON number or a
+    /// string of digits (pipeline vars arrive as strings); 1 when not given.
+    private mutating func count(in view: JSONObjectView) -> Int {
+        let value = view.value(for: "count")
+        guard Self.isGiven(value), let value else { return 1 }
+        let literal: String
+        switch value {
+        case .number(let text): literal = text
+        case .string(let text): literal = text
+        default:
+            typeError("params.count", expected: "a whole number", got: value)
+            return 1
+        }
+        guard let number = Int(literal), literal.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+            fail("params.count: expected a whole number from 1 to 1000, got \(NameRule.jsonQuoted(literal))")
+            return 1
+        }
+        guard (1...1000).contains(number) else {
+            fail("params.count: \(literal) is out of range; take from 1 to 1000 locks at once")
+            return 1
+        }
+        return number
     }
 
     private static let missingOperation =

@@ -70,8 +70,12 @@ public struct CommitMessage: Sendable, Equatable {
     public var operation: LockOperation
     /// The pool name.
     public var pool: String
-    /// The lock name.
+    /// The lock name (the first of a set).
     public var lock: String
+    /// Every lock the commit changes when it changes several at once (an atomic multi-lock claim or release), in
+    /// byte order; empty (or one lock) for a single-lock commit. The subject names them all, `Lock-Count` and `Lock-Names` (a JSON array)
+    /// list them, and `Lock-Name` keeps the first for single-lock readers.
+    public var lockSet: [String]
     /// The lock's state after the commit: `claimed`, `unclaimed` or `removed`.
     public var stateAfter: String
     /// The claim commit whose claim this commit ends (`Lock-Claim`; release and remove).
@@ -95,8 +99,9 @@ public struct CommitMessage: Sendable, Equatable {
         verb: String? = nil, operation: LockOperation, pool: String, lock: String, stateAfter: String? = nil,
         claimCommit: String? = nil, leaseExpires: Date? = nil, waited: Duration? = nil, build: BuildInfo = .none,
         tool: String,
-        nonce: String = CommitMessage.freshNonce(), extraTrailers: [TrailerField] = []
+        nonce: String = CommitMessage.freshNonce(), extraTrailers: [TrailerField] = [], lockSet: [String] = []
     ) {
+        self.lockSet = lockSet
         self.verb = verb ?? operation.verb
         self.operation = operation
         self.pool = pool
@@ -126,17 +131,28 @@ public struct CommitMessage: Sendable, Equatable {
     }
 
     /// The subject line: `<prefix><verb>: <lock>`.
-    public var subject: String { subjectPrefix + oneLine(verb) + ": " + oneLine(lock) }
+    public var subject: String {
+        let names = lockSet.count > 1 ? lockSet.map(oneLine).joined(separator: ", ") : oneLine(lock)
+        return subjectPrefix + oneLine(verb) + ": " + names
+    }
+
+    /// `Lock-Names`: the set as a JSON array of strings, unambiguous whatever the names contain.
+    public var lockNamesTrailer: String? {
+        guard lockSet.count > 1 else { return nil }
+        return "[" + lockSet.map(NameRule.jsonQuoted).joined(separator: ",") + "]"
+    }
 
     /// The schema-1 trailers in SPEC §5.1 order, unknown values left out.
     ///
     /// A trailer cannot carry surrounding whitespace (`git interpret-trailers` trims it), so values are trimmed, and
     /// an optional value that is then empty is left out.
     public var trailers: [(key: String, value: String)] {
+        let count: String? = lockSet.count > 1 ? String(lockSet.count) : nil
         let candidates: [(String, String?)] =
             [
                 ("Lock-Schema", "1"), ("Lock-Operation", operation.rawValue), ("Lock-Pool", pool), ("Lock-Name", lock),
-                ("Lock-State", stateAfter), ("Lock-Claim", claimCommit),
+                ("Lock-Count", count), ("Lock-Names", lockNamesTrailer), ("Lock-State", stateAfter),
+                ("Lock-Claim", claimCommit),
                 ("Lease-Expires", leaseExpires.map(CommitMessage.timestamp)),
                 ("Lock-Waited", waited.map(CommitMessage.milliseconds)), ("Build-Team", build.team),
                 ("Build-Pipeline", build.pipeline), ("Build-Job", build.job), ("Build-Name", build.name),
@@ -198,4 +214,18 @@ public struct CommitMessage: Sendable, Equatable {
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || scalar.value == 0x7F }
+}
+
+extension CommitMessage {
+    /// The locks a lockpool commit names: `Lock-Names` when it changes a set, else `Lock-Name`; empty when neither is
+    /// there (or `Lock-Names` is not a JSON array of strings).
+    public static func lockNames(in message: String) -> [String] {
+        if let list = Trailers.value("Lock-Names", in: message) {
+            guard let data = list.data(using: .utf8),
+                let names = try? JSONDecoder().decode([String].self, from: data)
+            else { return [] }
+            return names
+        }
+        return Trailers.value("Lock-Name", in: message).map { [$0] } ?? []
+    }
 }

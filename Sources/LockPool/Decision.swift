@@ -3,8 +3,8 @@ import Git
 
 /// What to do on one tip.
 enum Decision {
-    /// Make one commit with these tree updates.
-    case change(lock: String, updates: [TreeUpdate], message: CommitMessage, stateAfter: LockState)
+    /// Make one commit with these tree updates, changing `locks` (one, or a set).
+    case change(locks: [String], updates: [TreeUpdate], message: CommitMessage, stateAfter: LockState)
     /// Nothing to push: a no-op add/update or a satisfied check; `version` is the last change of the lock.
     case done(lock: String, version: ObjectID)
     /// Not possible now; poll again. `locks` are the ones whose holders the waiting line names.
@@ -25,61 +25,34 @@ struct Decider {
     func decide(_ operation: PoolOperation) throws -> Decision {
         guard snapshot.exists else { throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch) }
         switch operation {
-        case .acquire(let lease):
+        case .acquire(let lease), .acquireSet(_, let lease):
+            var count = 1
+            if case .acquireSet(let wanted, _) = operation { count = wanted }
             for lock in snapshot.doubleLocks {
                 warn("lock '\(lock)' is both claimed and unclaimed in pool '\(pool)'; skipping it")
             }
-            var generator = SystemRandomNumberGenerator()
-            guard let lock = snapshot.freeLocks.randomElement(using: &generator) else {
+            guard snapshot.freeLocks.count >= count else {
                 return .wait(locks: snapshot.heldLocks, waitingForClaim: false)
             }
-            return try move(lock, operation: .acquire, lease: lease)
+            // A partial Fisher–Yates shuffle: uniform, and O(count) swaps however large the pool.
+            var generator = SystemRandomNumberGenerator()
+            var free = snapshot.freeLocks
+            for index in 0..<count { free.swapAt(index, Int.random(in: index..<free.count, using: &generator)) }
+            let chosen = free[..<count].sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            return moveSet(chosen, operation: .acquire, lease: lease)
+        case .releaseSet(let locks, let fence, let remove):
+            return try releaseSet(locks, fence: fence, remove: remove)
         case .claim(let lock, let lease):
             switch try namedState(lock) {
-            case .unclaimed: return try move(lock, operation: .claim, lease: lease)
+            case .unclaimed: return moveSet([lock], operation: .claim, lease: lease)
             default: return .wait(locks: [lock], waitingForClaim: false)
             }
-        case .release(let lock, _), .remove(let lock, _), .reap(let lock, _, _):
-            let (isRelease, fence, evidence): (Bool, ObjectID?, [TrailerField]) =
-                switch operation {
-                case .release(_, let fence): (true, fence, [])
-                case .remove(_, let fence): (false, fence, [])
-                case .reap(_, let claim, let evidence): (true, claim, evidence)
-                default: (true, nil, [])
-                }
-            switch try namedState(lock) {
-            case .claimed: break
-            default:
-                if !isRelease { throw LockPoolError.removeUnclaimed(lock: lock, pool: pool) }
-                let released = try history.releaseCommit(of: lock, at: snapshot.commit)
-                throw LockPoolError.notClaimed(
-                    lock: lock, pool: pool,
-                    releasedBy: released.map { "\(PoolHistory.holder(of: $0).description) in \($0.id.short)" })
-            }
-            let claim = try history.claimCommit(of: lock, at: snapshot.commit)
-            if let fence, claim?.id != fence {
-                throw LockPoolError.fenceBroken(
-                    lock: lock, pool: pool,
-                    holder: claim.map { PoolHistory.holder(of: $0).description } ?? "an unknown holder",
-                    current: claim?.id ?? snapshot.commit, fence: fence)
-            }
-            let entry = snapshot.claimed[lock]!
-            if isRelease {
-                return .change(
-                    lock: lock,
-                    updates: [
-                        .remove(path: "\(pool)/claimed/\(lock)"),
-                        .upsert(path: "\(pool)/unclaimed/\(lock)", id: entry.id, mode: entry.mode),
-                    ],
-                    message: message(
-                        .release, verb: "unclaiming", lock: lock, state: "unclaimed", claim: claim?.id,
-                        extra: evidence),
-                    stateAfter: .unclaimed)
-            }
-            return .change(
-                lock: lock, updates: [.remove(path: "\(pool)/claimed/\(lock)")],
-                message: message(.remove, verb: "removing", lock: lock, state: "removed", claim: claim?.id),
-                stateAfter: .absent)
+        case .release(let lock, let fence):
+            return try releaseSet([lock], fence: fence, remove: false)
+        case .remove(let lock, let fence):
+            return try releaseSet([lock], fence: fence, remove: true)
+        case .reap(let lock, let claim, let evidence):
+            return try releaseSet([lock], fence: claim, remove: false, evidence: evidence)
         case .add(let lock, let content, let claimed, let lease):
             let blob = Repository.hashBlob(content)
             let state = snapshot.state(of: lock)
@@ -89,7 +62,7 @@ struct Decider {
                 let id = try repository.createBlob(content)
                 let directory = claimed ? "claimed" : "unclaimed"
                 return .change(
-                    lock: lock, updates: [.upsert(path: "\(pool)/\(directory)/\(lock)", id: id, mode: 0o100644)],
+                    locks: [lock], updates: [.upsert(path: "\(pool)/\(directory)/\(lock)", id: id, mode: 0o100644)],
                     message: message(
                         claimed ? .addClaimed : .add, verb: claimed ? "adding claimed" : "adding unclaimed", lock: lock,
                         state: directory, lease: lease),
@@ -116,7 +89,7 @@ struct Decider {
                 let isNew = snapshot.state(of: lock) == .absent
                 let id = try repository.createBlob(content)
                 return .change(
-                    lock: lock, updates: [.upsert(path: "\(pool)/unclaimed/\(lock)", id: id, mode: 0o100644)],
+                    locks: [lock], updates: [.upsert(path: "\(pool)/unclaimed/\(lock)", id: id, mode: 0o100644)],
                     message: message(
                         .update, verb: isNew ? "adding unclaimed" : "updating", lock: lock, state: "unclaimed"),
                     stateAfter: .unclaimed)
@@ -152,16 +125,56 @@ struct Decider {
         .done(lock: lock, version: try lastChange(lock))
     }
 
-    private func move(_ lock: String, operation: LockOperation, lease: Duration?) throws -> Decision {
-        let entry = snapshot.unclaimed[lock]!
-        return .change(
-            lock: lock,
-            updates: [
-                .remove(path: "\(pool)/unclaimed/\(lock)"),
-                .upsert(path: "\(pool)/claimed/\(lock)", id: entry.id, mode: entry.mode),
-            ],
-            message: message(operation, verb: "claiming", lock: lock, state: "claimed", lease: lease),
-            stateAfter: .claimed)
+    /// Claims every one of `locks` (unclaimed on the tip) in one commit.
+    private func moveSet(_ locks: [String], operation: LockOperation, lease: Duration?) -> Decision {
+        var updates: [TreeUpdate] = []
+        for lock in locks {
+            let entry = snapshot.unclaimed[lock]!
+            updates.append(.remove(path: "\(pool)/unclaimed/\(lock)"))
+            updates.append(.upsert(path: "\(pool)/claimed/\(lock)", id: entry.id, mode: entry.mode))
+        }
+        var message = message(operation, verb: "claiming", lock: locks[0], state: "claimed", lease: lease)
+        message.lockSet = locks
+        return .change(locks: locks, updates: updates, message: message, stateAfter: .claimed)
+    }
+
+    /// Releases or removes every one of `names` in one commit: each must be claimed, and with `fence`, claimed by
+    /// that commit; otherwise nothing changes and the first problem is the error. `evidence` (a reaper's) becomes
+    /// trailers.
+    private func releaseSet(_ names: [String], fence: ObjectID?, remove: Bool, evidence: [TrailerField] = [])
+        throws -> Decision
+    {
+        let locks = Array(Set(names)).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        var updates: [TreeUpdate] = []
+        var claims: [ObjectID] = []
+        for lock in locks {
+            switch try namedState(lock) {
+            case .claimed: break
+            default:
+                if remove { throw LockPoolError.removeUnclaimed(lock: lock, pool: pool) }
+                let released = try history.releaseCommit(of: lock, at: snapshot.commit)
+                throw LockPoolError.notClaimed(
+                    lock: lock, pool: pool,
+                    releasedBy: released.map { "\(PoolHistory.holder(of: $0).description) in \($0.id.short)" })
+            }
+            let claim = try history.claimCommit(of: lock, at: snapshot.commit)
+            if let fence, claim?.id != fence {
+                throw LockPoolError.fenceBroken(
+                    lock: lock, pool: pool,
+                    holder: claim.map { PoolHistory.holder(of: $0).description } ?? "an unknown holder",
+                    current: claim?.id ?? snapshot.commit, fence: fence)
+            }
+            if let claim, !claims.contains(claim.id) { claims.append(claim.id) }
+            let entry = snapshot.claimed[lock]!
+            updates.append(.remove(path: "\(pool)/claimed/\(lock)"))
+            if !remove { updates.append(.upsert(path: "\(pool)/unclaimed/\(lock)", id: entry.id, mode: entry.mode)) }
+        }
+        // Lock-Claim names the claim ended when the set shares one (an atomic claim), as fencing needs.
+        var message = message(
+            remove ? .remove : .release, verb: remove ? "removing" : "unclaiming", lock: locks[0],
+            state: remove ? "removed" : "unclaimed", claim: claims.count == 1 ? claims[0] : nil, extra: evidence)
+        message.lockSet = locks
+        return .change(locks: locks, updates: updates, message: message, stateAfter: remove ? .absent : .unclaimed)
     }
 
     private func message(

@@ -12,7 +12,7 @@ public struct LockPoolClient: Sendable {
     public init(configuration: PoolConfiguration) { self.configuration = configuration }
 
     private enum Step {
-        case won(commit: ObjectID, lock: String, snapshot: PoolSnapshot, interrupted: Bool)
+        case won(commit: ObjectID, locks: [String], snapshot: PoolSnapshot, interrupted: Bool)
         case done(lock: String, version: ObjectID, snapshot: PoolSnapshot)
         case lost
         case wait(locks: [String], waitingForClaim: Bool, status: String?, reason: String?, holders: [LockStatus]?)
@@ -69,12 +69,11 @@ public struct LockPoolClient: Sendable {
                     let repository = cache.repository
                     if let sent = pending {
                         pending = nil
-                        if try repository.isSameOrDescendant(tip, of: sent),
-                            let lock = operation.lock ?? lockMoved(by: sent, in: repository)
-                        {
+                        let locks = locksChanged(by: sent, in: repository)
+                        if try repository.isSameOrDescendant(tip, of: sent), !locks.isEmpty {
                             logger.debug("push with unknown outcome had won", metadata: ["commit": "\(sent)"])
                             let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
-                            return .won(commit: sent, lock: lock, snapshot: snapshot, interrupted: false)
+                            return .won(commit: sent, locks: locks, snapshot: snapshot, interrupted: false)
                         }
                     }
                     let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
@@ -106,12 +105,12 @@ public struct LockPoolClient: Sendable {
                         return .wait(
                             locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason,
                             holders: holders)
-                    case .change(let lock, let updates, var message, _):
+                    case .change(let locks, let updates, var message, _):
                         // Stats read the wait from the claim commit: nothing else records it.
                         if [.acquire, .claim].contains(message.operation) { message.waited = elapsed }
                         let commit = try makeCommit(
                             repository, tip: tip, updates: updates, message: message, time: now)
-                        logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.name": "\(lock)"])
+                        logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.names": "\(locks)"])
                         interruption?.beginPush()
                         do {
                             try cache.pushRemote().push(commit, toBranch: configuration.branch)
@@ -133,7 +132,7 @@ public struct LockPoolClient: Sendable {
                         let interrupted = interruption?.endPush(keepDeferring: true) ?? false
                         try repository.setReference(cache.tipReference, to: commit, message: "lockpool: push")
                         let after = try PoolSnapshot(repository: repository, commit: commit, pool: pool)
-                        return .won(commit: commit, lock: lock, snapshot: after, interrupted: interrupted)
+                        return .won(commit: commit, locks: locks, snapshot: after, interrupted: interrupted)
                     }
                 }
             } catch let transient as TransientError {
@@ -143,22 +142,22 @@ public struct LockPoolClient: Sendable {
             }
 
             switch step {
-            case .won(let commit, let lock, let snapshot, let interrupted):
+            case .won(let commit, let locks, let snapshot, let interrupted):
                 if interrupted {
                     if [.acquire, .claim].contains(operation.kind) {
-                        try await compensate(lock: lock, claim: commit, cache: cache, clock: clock, logger: logger)
+                        try await compensate(locks: locks, claim: commit, cache: cache, clock: clock, logger: logger)
                         throw LockPoolError.interrupted
                     }
                     throw LockPoolError.interruptedAfterChange(operation: operation.kind.rawValue)
                 }
                 events(.succeeded(operation.kind))
-                return result(lock, commit, true, snapshot, waited(waitStart, clock), lostRaces)
+                return result(locks, commit, true, snapshot, waited(waitStart, clock), lostRaces)
             case .done(let lock, let version, let snapshot):
                 if [.add, .addClaimed, .update].contains(operation.kind) {
                     events(.nothingToCommit(lock: lock, pool: pool))
                 }
                 events(.succeeded(operation.kind))
-                return result(lock, version, false, snapshot, waited(waitStart, clock), lostRaces)
+                return result([lock], version, false, snapshot, waited(waitStart, clock), lostRaces)
             case .lost:
                 lostRaces += 1
                 consecutiveLost += 1
@@ -197,11 +196,11 @@ public struct LockPoolClient: Sendable {
     }
 
     private func result(
-        _ lock: String, _ version: ObjectID, _ committed: Bool, _ snapshot: PoolSnapshot, _ waited: Duration,
+        _ locks: [String], _ version: ObjectID, _ committed: Bool, _ snapshot: PoolSnapshot, _ waited: Duration,
         _ lostRaces: Int
     ) -> OperationResult {
         OperationResult(
-            lock: lock, version: version, committed: committed, tip: snapshot.commit,
+            lock: locks.first ?? "", locks: locks, version: version, committed: committed, tip: snapshot.commit,
             availableCount: snapshot.freeLocks.count, claimedCount: snapshot.heldLocks.count, waited: waited,
             lostRaces: lostRaces)
     }
@@ -221,10 +220,10 @@ public struct LockPoolClient: Sendable {
             tree: tree, parents: [tip], message: message.rendered(), author: signature, committer: signature)
     }
 
-    /// The lock whose claimed entry `commit` added (for an acquire whose push outcome was unknown).
-    private func lockMoved(by commit: ObjectID, in repository: Repository) -> String? {
-        guard let message = try? repository.commit(commit).message else { return nil }
-        return Trailers.value("Lock-Name", in: message)
+    /// The locks `commit` (ours, pushed with an unknown outcome) changes, from its trailers.
+    private func locksChanged(by commit: ObjectID, in repository: Repository) -> [String] {
+        guard let message = try? repository.commit(commit).message else { return [] }
+        return CommitMessage.lockNames(in: message)
     }
 
     private func waitReason(_ operation: PoolOperation, locks: [String], repository: Repository, snapshot: PoolSnapshot)
@@ -233,6 +232,7 @@ public struct LockPoolClient: Sendable {
         let pool = configuration.pool
         switch operation {
         case .acquire: return "no unclaimed lock in pool '\(pool)'"
+        case .acquireSet(let count, _): return "fewer than \(count) unclaimed locks in pool '\(pool)'"
         case .checkUnclaimed(let lock): return "lock '\(lock)' in pool '\(pool)' is still unclaimed"
         default:
             let lock = operation.lock ?? ""
@@ -243,9 +243,10 @@ public struct LockPoolClient: Sendable {
         }
     }
 
-    /// Undoes a claim whose push won after SIGTERM arrived: pushes an `unclaiming` commit, spending at most 10 s.
+    /// Undoes a claim whose push won after SIGTERM arrived: pushes an `unclaiming` commit for every lock it took,
+    /// spending at most 10 s.
     private func compensate<C: Clock<Duration>>(
-        lock: String, claim: ObjectID, cache: LockRepositoryCache, clock: C, logger: Logger
+        locks: [String], claim: ObjectID, cache: LockRepositoryCache, clock: C, logger: Logger
     ) async throws {
         let deadline = clock.now.advanced(by: .seconds(10))
         while clock.now < deadline {
@@ -254,13 +255,14 @@ public struct LockPoolClient: Sendable {
                     let tip = try cache.fetchTip(logger: logger)
                     let repository = cache.repository
                     let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
-                    guard snapshot.state(of: lock) == .claimed else { return true }
+                    let held = locks.filter { snapshot.state(of: $0) == .claimed }
+                    guard !held.isEmpty else { return true }
                     let decider = Decider(
                         configuration: configuration, repository: repository, snapshot: snapshot, now: Date(),
                         warn: { _ in })
                     guard
                         case .change(_, let updates, let message, _) = try decider.decide(
-                            .release(lock: lock, fence: claim))
+                            .releaseSet(locks: held, fence: claim, remove: false))
                     else { return true }
                     let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
                     do {

@@ -5,12 +5,18 @@ import Git
 public enum PoolOperation: Sendable, Equatable {
     /// Claims any unclaimed lock, chosen uniformly at random; waits while there is none.
     case acquire(lease: Duration?)
+    /// Claims `count` unclaimed locks of the pool in one commit, all or nothing, chosen uniformly at random; waits
+    /// while fewer are unclaimed.
+    case acquireSet(count: Int, lease: Duration?)
     /// Claims `lock`; waits while it is claimed.
     case claim(lock: String, lease: Duration?)
     /// Moves the claimed `lock` back to unclaimed; with `fence`, only if that commit started the current claim.
     case release(lock: String, fence: ObjectID?)
     /// Deletes the claimed `lock`; with `fence`, only if that commit started the current claim.
     case remove(lock: String, fence: ObjectID?)
+    /// Releases (or with `remove`, deletes) every one of `locks` in one commit, all or nothing; with `fence`, only if
+    /// that commit started the current claim of each (the commit of an `acquireSet`).
+    case releaseSet(locks: [String], fence: ObjectID?, remove: Bool)
     /// Creates `lock` with `content`, claimed or unclaimed; a no-op when it already exists identically.
     case add(lock: String, content: [UInt8], claimed: Bool, lease: Duration?)
     /// Replaces an unclaimed lock's content, or adds it as unclaimed; waits while it is claimed.
@@ -25,10 +31,11 @@ public enum PoolOperation: Sendable, Equatable {
     /// The operation's kind.
     public var kind: OperationKind {
         switch self {
-        case .acquire: .acquire
+        case .acquire, .acquireSet: .acquire
         case .claim: .claim
         case .release, .reap: .release
         case .remove: .remove
+        case .releaseSet(_, _, let remove): remove ? .remove : .release
         case .add(_, _, let claimed, _): claimed ? .addClaimed : .add
         case .update: .update
         case .check: .check
@@ -36,10 +43,11 @@ public enum PoolOperation: Sendable, Equatable {
         }
     }
 
-    /// The named lock, or nil for `acquire`.
+    /// The named lock (the first of a set), or nil for `acquire`.
     public var lock: String? {
         switch self {
-        case .acquire: nil
+        case .acquire, .acquireSet: nil
+        case .releaseSet(let locks, _, _): locks.first
         case .claim(let lock, _), .release(let lock, _), .remove(let lock, _), .add(let lock, _, _, _),
             .update(let lock, _), .check(let lock), .checkUnclaimed(let lock), .reap(let lock, _, _):
             lock
@@ -48,7 +56,7 @@ public enum PoolOperation: Sendable, Equatable {
 
     var lease: Duration? {
         switch self {
-        case .acquire(let lease), .claim(_, let lease), .add(_, _, _, let lease): lease
+        case .acquire(let lease), .acquireSet(_, let lease), .claim(_, let lease), .add(_, _, _, let lease): lease
         default: nil
         }
     }
@@ -56,8 +64,10 @@ public enum PoolOperation: Sendable, Equatable {
 
 /// What an operation did.
 public struct OperationResult: Sendable, Equatable {
-    /// The lock acted on (for acquire, the one taken).
+    /// The lock acted on (for acquire, the one taken; for a set, the first).
     public var lock: String
+    /// Every lock acted on: one, or the set of `acquireSet` and `releaseSet`, in byte order.
+    public var locks: [String]
     /// The version to report: the new commit, or for no-ops and checks the last change of the lock.
     public var version: ObjectID
     /// Whether a commit was pushed.

@@ -146,9 +146,7 @@ public struct PoolTimeline {
             }
             let format = Self.format(of: commit, lock: lock, pool: pool, trailer: trailer)
             var operation = action.rawValue
-            if format == .lockpool, let named = trailer("Lock-Operation"), trailer("Lock-Name") == lock {
-                operation = named
-            }
+            if format == .lockpool, let named = trailer("Lock-Operation") { operation = named }
             events.append(
                 HistoryEvent(
                     commit: commit.id, time: commit.committer.time, pool: pool, lock: lock, action: action,
@@ -167,7 +165,8 @@ public struct PoolTimeline {
         -> HistoryEvent.Format
     {
         if trailer("Lock-Schema") != nil {
-            let named = trailer("Lock-Name") == lock && (trailer("Lock-Pool") ?? pool) == pool
+            let named =
+                CommitMessage.lockNames(in: commit.message).contains(lock) && (trailer("Lock-Pool") ?? pool) == pool
             return named ? .lockpool : .manual
         }
         let subject = commit.subject.trimmingCharacters(in: .whitespaces)

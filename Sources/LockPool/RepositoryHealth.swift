@@ -134,12 +134,12 @@ public struct RepositoryHealth {
         var problems: [HealthProblem] = []
         let subject = commit.subject
         let operation = Trailers.value("Lock-Operation", in: commit.message)?.lowercased()
-        let trailerLock = Trailers.value("Lock-Name", in: commit.message)
+        let trailerLocks = CommitMessage.lockNames(in: commit.message)
         let trailerPool = Trailers.value("Lock-Pool", in: commit.message)
-        // Trailers, when present, name the lock; the subject is read only without them (as `PoolTimeline` does).
+        // Trailers, when present, name the locks; the subject is read only without them (as `PoolTimeline` does).
         func names(_ lock: String) -> Bool {
-            guard let trailerLock else { return subject.hasSuffix(": \(lock)") }
-            return trailerLock == lock && (trailerPool == nil || trailerPool == pool)
+            guard !trailerLocks.isEmpty else { return subject.hasSuffix(": \(lock)") }
+            return trailerLocks.contains(lock) && (trailerPool == nil || trailerPool == pool)
         }
         func add(_ severity: HealthProblem.Severity, _ kind: HealthProblem.Kind, _ lock: String, _ text: String) {
             problems.append(

@@ -12,6 +12,7 @@ import PoolMetrics
 struct OperationReport: Encodable {
     let pool: String
     let lock: String
+    let locks: [String]
     let operation: String
     let version: String
     let committed: Bool
@@ -19,7 +20,7 @@ struct OperationReport: Encodable {
     let lostRaces: Int
 
     enum CodingKeys: String, CodingKey {
-        case pool, lock, operation, version, committed
+        case pool, lock, locks, operation, version, committed
         case waitedSeconds = "waited_seconds"
         case lostRaces = "lost_races"
     }
@@ -27,6 +28,7 @@ struct OperationReport: Encodable {
     init(_ result: OperationResult, pool: String, kind: OperationKind) {
         self.pool = pool
         lock = result.lock
+        locks = result.locks
         operation = kind.rawValue
         version = result.version.hex
         committed = result.committed
@@ -58,7 +60,7 @@ struct OperationRunner {
             if json {
                 session.print(try JSONOutput.encode(OperationReport(result, pool: pool, kind: operation.kind)))
             } else if printLock {
-                session.print(result.lock)
+                session.print(result.locks.joined(separator: "\n"))
             }
             if let gateway {
                 let metrics = OperationMetrics(
@@ -68,6 +70,14 @@ struct OperationRunner {
             }
         }
     }
+}
+
+/// The pool and locks of `release` and `remove`: at least one lock, valid names, no `--lease` (exit 64).
+func validateLockSet(pool: String, locks: [String], options: ConnectionOptions) throws {
+    guard !locks.isEmpty else { throw ValidationError("Missing expected argument '<locks> ...'") }
+    try validateNames(pool: pool)
+    for lock in locks { try validateNames(pool: pool, lock: lock) }
+    if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
 }
 
 /// Names valid for a pool argument, checked in `validate()` (exit 64).
@@ -84,17 +94,27 @@ struct AcquireCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "acquire",
         abstract: "Claim any unclaimed lock of POOL and print its name on stdout.",
-        discussion: "Waits while every lock is claimed (bounded by --timeout). \(ExitStatus.help)")
+        discussion: """
+            Waits while every lock is claimed (bounded by --timeout). With --count N, claims N locks in one commit, \
+            all or nothing, waiting while fewer than N are unclaimed, and prints one name per line; release them \
+            together with `release POOL LOCK…`. \(ExitStatus.help)
+            """)
 
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The pool.") var pool: String
+    @Option(help: ArgumentHelp("Claim this many locks at once, all or nothing (1 to 1000).", valueName: "n"))
+    var count = 1
     @Flag(help: "Print a JSON report instead of the lock name.") var json = false
 
-    func validate() throws { try validateNames(pool: pool) }
+    func validate() throws {
+        try validateNames(pool: pool)
+        guard (1...1000).contains(count) else { throw ValidationError("--count must be from 1 to 1000") }
+    }
 
     func run() async throws {
         try await OperationRunner(options: options, pool: pool, json: json).run(printLock: true) { session in
-            .acquire(lease: try options.lease(session.environment))
+            let lease = try options.lease(session.environment)
+            return count > 1 ? .acquireSet(count: count, lease: lease) : .acquire(lease: lease)
         }
     }
 }
@@ -132,45 +152,48 @@ struct ReleaseCommand: AsyncParsableCommand {
         commandName: "release", abstract: "Move the claimed lock LOCK of POOL back to unclaimed.",
         discussion: """
             With --claim COMMIT (the claim commit, as `in` writes it to claim_ref), nothing is released when the \
-            lock was claimed again since: fencing. \(ExitStatus.help)
+            lock was claimed again since: fencing. Several locks (a set taken by `acquire --count`) are released \
+            together in one commit, all or nothing. \(ExitStatus.help)
             """)
 
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The pool.") var pool: String
-    @Argument(help: "The lock.") var lock: String
+    @Argument(help: "The lock, or several.") var locks: [String] = []
     @Option(help: ArgumentHelp("Release only if this commit started the current claim.", valueName: "commit"))
     var claim: CommitArgument?
     @Flag(help: "Print a JSON report.") var json = false
 
-    func validate() throws {
-        try validateNames(pool: pool, lock: lock)
-        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
-    }
+    func validate() throws { try validateLockSet(pool: pool, locks: locks, options: options) }
 
     func run() async throws {
-        try await OperationRunner(options: options, pool: pool, json: json).run(.release(lock: lock, fence: claim?.id))
+        try await OperationRunner(options: options, pool: pool, json: json).run(
+            locks.count > 1
+                ? .releaseSet(locks: locks, fence: claim?.id, remove: false)
+                : .release(lock: locks[0], fence: claim?.id))
     }
 }
 
 struct RemoveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove", abstract: "Delete the claimed lock LOCK of POOL (claim it first).",
-        discussion: "With --claim COMMIT, only while that commit is the current claim. \(ExitStatus.help)")
+        discussion: """
+            With --claim COMMIT, only while that commit is the current claim. Several locks are removed together in \
+            one commit, all or nothing. \(ExitStatus.help)
+            """)
 
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The pool.") var pool: String
-    @Argument(help: "The lock.") var lock: String
+    @Argument(help: "The lock, or several.") var locks: [String] = []
     @Option(help: ArgumentHelp("Remove only if this commit started the current claim.", valueName: "commit"))
     var claim: CommitArgument?
     @Flag(help: "Print a JSON report.") var json = false
 
-    func validate() throws {
-        try validateNames(pool: pool, lock: lock)
-        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
-    }
+    func validate() throws { try validateLockSet(pool: pool, locks: locks, options: options) }
 
     func run() async throws {
-        try await OperationRunner(options: options, pool: pool, json: json).run(.remove(lock: lock, fence: claim?.id))
+        try await OperationRunner(options: options, pool: pool, json: json).run(
+            locks.count > 1
+                ? .releaseSet(locks: locks, fence: claim?.id, remove: true) : .remove(lock: locks[0], fence: claim?.id))
     }
 }
 

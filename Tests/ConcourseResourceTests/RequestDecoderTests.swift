@@ -488,6 +488,25 @@ func decoderRejectsInvalidJSON(_ c: DecoderProblemCase) {
             ip("more than one operation: claim, release; use one put step per operation"),
         ]),
 
+    // Multi-lock count
+    DecoderProblemCase(
+        "count with claim", .out, put(#""claim":"env-1","count":2"#),
+        errors: [ip("params.count applies only to acquire")]),
+    DecoderProblemCase(
+        "count zero", .out, put(#""acquire":true,"count":0"#),
+        errors: [ip("params.count: 0 is out of range; take from 1 to 1000 locks at once")]),
+    DecoderProblemCase(
+        "count fraction", .out, put(#""acquire":true,"count":1.5"#),
+        errors: [ip(#"params.count: expected a whole number from 1 to 1000, got "1.5""#)]),
+    DecoderProblemCase(
+        "count negative string", .out, put(#""acquire":true,"count":"-2""#),
+        errors: [ip(#"params.count: expected a whole number from 1 to 1000, got "-2""#)]),
+    DecoderProblemCase(
+        "count boolean", .out, put(#""acquire":true,"count":true"#),
+        errors: [ip("params.count: expected a whole number, got a boolean")]),
+    DecoderProblemCase(
+        "count too large", .out, put(#""acquire":true,"count":1001"#),
+        errors: [ip("params.count: 1001 is out of range; take from 1 to 1000 locks at once")]),
     // Lease rules
     DecoderProblemCase(
         "lease with release", .out, put(#""release":"lock","lease":"1h""#),
@@ -690,6 +709,9 @@ struct PutOperationCase: Sendable, CustomTestStringConvertible {
 @Test(arguments: [
     PutOperationCase(params: #""acquire":true"#, expected: OutParams(operation: .acquire)),
     PutOperationCase(params: #""acquire":"true""#, expected: OutParams(operation: .acquire)),
+    PutOperationCase(params: #""acquire":true,"count":3"#, expected: OutParams(operation: .acquire, count: 3)),
+    PutOperationCase(params: #""acquire":true,"count":"2""#, expected: OutParams(operation: .acquire, count: 2)),
+    PutOperationCase(params: #""acquire":true,"count":1"#, expected: OutParams(operation: .acquire)),
     PutOperationCase(params: #""claim":"env-1""#, expected: OutParams(operation: .claim(lock: "env-1"))),
     PutOperationCase(params: #""release":"lock""#, expected: OutParams(operation: .release(directory: "lock"))),
     PutOperationCase(params: #""add":"new/lock""#, expected: OutParams(operation: .add(directory: "new/lock"))),

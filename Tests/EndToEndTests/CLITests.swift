@@ -79,6 +79,7 @@ struct StatusJSON: Decodable {
 /// `acquire|claim|… --json`.
 struct OperationJSON: Decodable {
     let pool, lock, operation, version: String
+    let locks: [String]
     let committed: Bool
     let waitedSeconds: Double
     let lostRaces: Int
