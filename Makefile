@@ -5,6 +5,7 @@
 #   make release    release build of check, in, out (what /opt/resource gets; see assets/README.md) and lockpool
 #   make completions  bash, zsh and fish completion scripts for lockpool, in completions/
 #   make demo       release build, then examples/demo.sh against the real executables
+#   make bench      release build, then benchmarks/bench.py (issue 6's figures and targets), bench-results/bench.json
 #
 # SWIFT_FLAGS is passed to every swift invocation, e.g. SWIFT_FLAGS="--scratch-path .build-ci".
 # TEST_FLAGS is passed to `swift test` only, e.g. TEST_FLAGS="--filter EndToEndTests".
@@ -50,11 +51,14 @@ completions: release
 demo: release
 	examples/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 
-# Latency of acquire/release/in/check against the git CLI doing the same change (prints a table, writes JSON).
-bench:
-	$(SWIFT) build -c release $(SWIFT_FLAGS)
+# Issue 6's benchmark on the release executables: prints the tables and a summary against the targets, writes
+# bench-results/bench.json. BENCH_FLAGS is passed to benchmarks/bench.py, e.g. BENCH_FLAGS="--quick" or
+# BENCH_FLAGS="--workers 4 --cycles 5" (see benchmarks/bench.py --help).
+BENCH_FLAGS ?=
+bench: release
 	mkdir -p bench-results
-	benchmarks/latency.py "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)" --json bench-results/latency.json
+	benchmarks/bench.py "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)" \
+		--json bench-results/bench.json $(BENCH_FLAGS)
 
 # Installs the release executables into DESTDIR (default /opt/resource), as the image does.
 DESTDIR ?= /opt/resource

@@ -14,7 +14,7 @@ enum KeyedObject: CaseIterable, Sendable {
             [
                 "uri", "branch", "pool", "private_key", "private_key_user", "private_key_passphrase", "forward_agent",
                 "username", "password", "git_config", "https_tunnel", "skip_ssl_verification", "retry_delay",
-                "prometheus_push_gateway", "known_hosts",
+                "prometheus_push_gateway", "known_hosts", "fair",
             ]
         case .httpsTunnel: ["proxy_host", "proxy_port", "proxy_user", "proxy_password"]
         case .putParams:

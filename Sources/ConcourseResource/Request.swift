@@ -121,6 +121,8 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     public var prometheusPushGateway: String?
     /// OpenSSH `known_hosts` text; when set, SSH host keys are verified.
     public var knownHosts: String?
+    /// First-come-first-served waiting for acquire and claim (extension): waiters queue under `<pool>/waiting/`.
+    public var fair: Bool
 
     /// The default of ``retryDelay``.
     public static let defaultRetryDelay: Duration = .seconds(10)
@@ -131,7 +133,7 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
         privateKeyPassphrase: String? = nil, forwardAgent: Bool = false, username: String? = nil,
         password: String? = nil, gitConfig: [GitConfigEntry] = [], httpsTunnel: HTTPSTunnel? = nil,
         skipSSLVerification: Bool = false, retryDelay: Duration = Source.defaultRetryDelay,
-        prometheusPushGateway: String? = nil, knownHosts: String? = nil
+        prometheusPushGateway: String? = nil, knownHosts: String? = nil, fair: Bool = false
     ) {
         self.uri = uri
         self.branch = branch
@@ -148,6 +150,7 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
         self.retryDelay = retryDelay
         self.prometheusPushGateway = prometheusPushGateway
         self.knownHosts = knownHosts
+        self.fair = fair
     }
 
     /// Every secret value given, for redaction: the private key and its passphrase, the password, the proxy password,
@@ -192,7 +195,7 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
                 "httpsTunnel": httpsTunnel as Any, "skipSSLVerification": skipSSLVerification,
                 "retryDelay": retryDelay,
                 "prometheusPushGateway": gatewayShown as Any,
-                "knownHosts": knownHosts as Any,
+                "knownHosts": knownHosts as Any, "fair": fair,
             ])
     }
 }

@@ -251,6 +251,7 @@ struct DecodingContext {
             }
         }
         source.knownHosts = string("known_hosts", in: view)
+        source.fair = boolean("fair", in: view) ?? false
         return source
     }
 

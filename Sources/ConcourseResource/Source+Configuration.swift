@@ -109,7 +109,7 @@ extension Source {
             retryDelay: retryDelay,
             identityName: gitConfigValue("user.name") ?? "CI Pool Resource",
             identityEmail: gitConfigValue("user.email") ?? "ci-pool@localhost",
-            build: readsBuild ? BuildInfo(environment: environment) : BuildInfo(), tool: tool)
+            build: readsBuild ? BuildInfo(environment: environment) : BuildInfo(), tool: tool, fair: fair)
     }
 
     /// The pool configuration for this source after applying its process-wide settings (`applyProcessSettings`) and

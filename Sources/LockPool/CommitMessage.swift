@@ -16,6 +16,13 @@ public enum LockOperation: String, Sendable, CaseIterable {
     case remove
     /// Replace an unclaimed lock's content, or add it as unclaimed.
     case update
+    /// Join (or refresh a place in) a pool's fair queue: write `<pool>/waiting/<ticket>`.
+    case queue
+    /// Leave the fair queue without taking a lock (timeout, failure): delete the ticket.
+    case dequeue
+
+    /// Whether the operation is about a queue ticket rather than a lock (`Lock-Ticket` instead of `Lock-Name`).
+    public var isQueue: Bool { self == .queue || self == .dequeue }
 
     /// The lock's state after a commit of this operation: `claimed`, `unclaimed` or `removed`.
     public var stateAfter: String {
@@ -23,6 +30,8 @@ public enum LockOperation: String, Sendable, CaseIterable {
         case .acquire, .claim, .addClaimed: "claimed"
         case .release, .add, .update: "unclaimed"
         case .remove: "removed"
+        case .queue: "waiting"
+        case .dequeue: "gone"
         }
     }
 
@@ -37,6 +46,8 @@ public enum LockOperation: String, Sendable, CaseIterable {
         case .addClaimed: "adding claimed"
         case .remove: "removing"
         case .update: "updating"
+        case .queue: "queueing"
+        case .dequeue: "leaving the queue"
         }
     }
 }
@@ -148,16 +159,24 @@ public struct CommitMessage: Sendable, Equatable {
     /// an optional value that is then empty is left out.
     public var trailers: [(key: String, value: String)] {
         let count: String? = lockSet.count > 1 ? String(lockSet.count) : nil
-        let candidates: [(String, String?)] =
-            [
-                ("Lock-Schema", "1"), ("Lock-Operation", operation.rawValue), ("Lock-Pool", pool), ("Lock-Name", lock),
-                ("Lock-Count", count), ("Lock-Names", lockNamesTrailer), ("Lock-State", stateAfter),
-                ("Lock-Claim", claimCommit),
-                ("Lease-Expires", leaseExpires.map(CommitMessage.timestamp)),
-                ("Lock-Waited", waited.map(CommitMessage.milliseconds)), ("Build-Team", build.team),
-                ("Build-Pipeline", build.pipeline), ("Build-Job", build.job), ("Build-Name", build.name),
-                ("Build-Id", build.id), ("Build-Pipeline-Instance-Vars", build.instanceVars), ("Build-URL", build.url),
-            ] + extraTrailers.map { ($0.key, $0.value) } + [("Lock-Tool", tool), ("Lock-Nonce", nonce)]
+        let name: String? = operation.isQueue ? nil : lock
+        let ticket: String? = operation.isQueue ? lock : nil
+        let lease: String? = leaseExpires.map(CommitMessage.timestamp)
+        let waitedText: String? = waited.map(CommitMessage.milliseconds)
+        let lockTrailers: [(String, String?)] = [
+            ("Lock-Schema", "1"), ("Lock-Operation", operation.rawValue), ("Lock-Pool", pool), ("Lock-Name", name),
+            ("Lock-Ticket", ticket), ("Lock-Count", count), ("Lock-Names", lockNamesTrailer),
+            ("Lock-State", stateAfter), ("Lock-Claim", claimCommit), ("Lease-Expires", lease),
+            ("Lock-Waited", waitedText),
+        ]
+        let buildTrailers: [(String, String?)] = [
+            ("Build-Team", build.team), ("Build-Pipeline", build.pipeline), ("Build-Job", build.job),
+            ("Build-Name", build.name), ("Build-Id", build.id), ("Build-Pipeline-Instance-Vars", build.instanceVars),
+            ("Build-URL", build.url),
+        ]
+        let extra: [(String, String?)] = extraTrailers.map { ($0.key, $0.value) }
+        let tail: [(String, String?)] = [("Lock-Tool", tool), ("Lock-Nonce", nonce)]
+        let candidates = lockTrailers + buildTrailers + extra + tail
         return candidates.compactMap { key, value in
             guard let value = known(value), let first = value.firstIndex(where: { $0 != " " }),
                 let last = value.lastIndex(where: { $0 != " " })

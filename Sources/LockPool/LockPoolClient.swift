@@ -52,164 +52,242 @@ public struct LockPoolClient: Sendable {
         var lastReason = "no attempt finished"
         var warned = Set<String>()
         var holdersTip: ObjectID?
+        // The fair queue (`configuration.fair`) for acquire and claim: this waiter's place in it.
+        var queue = configuration.fair ? Self.demand(of: operation).map { QueuePlace(client: self, demand: $0) } : nil
 
-        while true {
-            if let deadline, let timeout, clock.now >= deadline,
-                waitStart != nil || consecutiveLost > 0 || networkFailures > 0
-            {
-                throw LockPoolError.timedOut(after: timeout, reason: lastReason)
-            }
-            let wantStatus = waitStart == nil || nextStatus.map { clock.now >= $0 } ?? false
-            let elapsed = waitStart.map { start.duration(to: clock.now) - start.duration(to: $0) } ?? .zero
-            let step: Step
-            do {
-                step = try cache.withLock { () throws -> Step in
-                    let tip = try cache.fetchTip(logger: logger)
-                    networkFailures = 0
-                    let repository = cache.repository
-                    if let sent = pending {
-                        pending = nil
-                        let locks = locksChanged(by: sent, in: repository)
-                        if try repository.isSameOrDescendant(tip, of: sent), !locks.isEmpty {
-                            logger.debug("push with unknown outcome had won", metadata: ["commit": "\(sent)"])
-                            let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
-                            return .won(commit: sent, locks: locks, snapshot: snapshot, interrupted: false)
-                        }
-                    }
-                    let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
-                    // One time for the decision and the commit, so Lease-Expires is the committer time + lease.
-                    let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
-                    let decider = Decider(
-                        configuration: configuration, repository: repository, snapshot: snapshot, now: now,
-                        warn: { text in
-                            if warned.insert(text).inserted { events(.warning(text)) }
-                        })
-                    switch try decider.decide(operation) {
-                    case .done(let lock, let version):
-                        return .done(lock: lock, version: version, snapshot: snapshot)
-                    case .wait(let locks, let waitingForClaim):
-                        let status =
-                            wantStatus
-                            ? try WaitingStatus(repository: repository, snapshot: snapshot, now: Date())
-                                .line(elapsed: elapsed, locks: locks, waitingForClaim: waitingForClaim) : nil
-                        // The reason walks history for the holder: refresh it with the status line, not on every poll.
-                        let reason =
-                            wantStatus
-                            ? waitReason(operation, locks: locks, repository: repository, snapshot: snapshot) : nil
-                        var holders: [LockStatus]?
-                        if reportsHolders, holdersTip != tip {
-                            holdersTip = tip
-                            holders = try WaitingStatus(repository: repository, snapshot: snapshot, now: Date())
-                                .statuses(locks)
-                        }
-                        return .wait(
-                            locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason,
-                            holders: holders)
-                    case .change(let locks, let updates, var message, _):
-                        // Stats read the wait from the claim commit: nothing else records it.
-                        if [.acquire, .claim].contains(message.operation) { message.waited = elapsed }
-                        let commit = try makeCommit(
-                            repository, tip: tip, updates: updates, message: message, time: now)
-                        logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.names": "\(locks)"])
-                        interruption?.beginPush()
-                        do {
-                            try cache.pushRemote().push(commit, toBranch: configuration.branch)
-                        } catch let rejected as PushRejected {
-                            if interruption?.endPush(keepDeferring: false) == true { throw LockPoolError.interrupted }
-                            if rejected.isStaleTip { return .lost }
-                            var reason = rejected.reason
-                            if !rejected.serverMessages.isEmpty { reason += "\n" + rejected.serverMessages }
-                            throw LockPoolError.pushRefused(branch: configuration.branch, reason: reason)
-                        } catch {
-                            if interruption?.endPush(keepDeferring: false) == true { throw LockPoolError.interrupted }
-                            let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
-                            if let transient = classified as? TransientError {
-                                pending = commit
-                                return .transient(transient.cause)
+        do {
+            while true {
+                if let deadline, let timeout, clock.now >= deadline,
+                    waitStart != nil || consecutiveLost > 0 || networkFailures > 0
+                {
+                    throw LockPoolError.timedOut(after: timeout, reason: lastReason)
+                }
+                let wantStatus = waitStart == nil || nextStatus.map { clock.now >= $0 } ?? false
+                let elapsed = waitStart.map { start.duration(to: clock.now) - start.duration(to: $0) } ?? .zero
+                let step: Step
+                do {
+                    step = try cache.withLock { () throws -> Step in
+                        let tip = try cache.fetchTip(logger: logger)
+                        networkFailures = 0
+                        let repository = cache.repository
+                        if let sent = pending {
+                            pending = nil
+                            let locks = locksChanged(by: sent, in: repository)
+                            if try repository.isSameOrDescendant(tip, of: sent), !locks.isEmpty {
+                                logger.debug("push with unknown outcome had won", metadata: ["commit": "\(sent)"])
+                                let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
+                                return .won(commit: sent, locks: locks, snapshot: snapshot, interrupted: false)
                             }
-                            throw classified
                         }
-                        let interrupted = interruption?.endPush(keepDeferring: true) ?? false
-                        try repository.setReference(cache.tipReference, to: commit, message: "lockpool: push")
-                        let after = try PoolSnapshot(repository: repository, commit: commit, pool: pool)
-                        return .won(commit: commit, locks: locks, snapshot: after, interrupted: interrupted)
+                        let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
+                        // One time for the decision and the commit, so Lease-Expires is the committer time + lease.
+                        let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+                        let decider = Decider(
+                            configuration: configuration, repository: repository, snapshot: snapshot, now: now,
+                            warn: { text in
+                                if warned.insert(text).inserted { events(.warning(text)) }
+                            })
+                        var decision = try decider.decide(operation)
+                        var queueReason: String?
+                        if let outcome = try queue?.apply(
+                            to: &decision, operation: operation, tip: tip, snapshot: snapshot, cache: cache, time: now,
+                            logger: logger)
+                        {
+                            switch outcome {
+                            case .proceed: break
+                            case .waiting(let reason): queueReason = reason
+                            case .lost: return .lost
+                            case .transient(let cause): return .transient(cause)
+                            }
+                        }
+                        switch decision {
+                        case .done(let lock, let version):
+                            return .done(lock: lock, version: version, snapshot: snapshot)
+                        case .wait(let locks, let waitingForClaim):
+                            let status =
+                                wantStatus
+                                ? try WaitingStatus(repository: repository, snapshot: snapshot, now: Date())
+                                    .line(elapsed: elapsed, locks: locks, waitingForClaim: waitingForClaim) : nil
+                            // The reason walks history for the holder: refresh it with the status line, not on every poll.
+                            let reason =
+                                wantStatus
+                                ? queueReason
+                                    ?? waitReason(operation, locks: locks, repository: repository, snapshot: snapshot)
+                                : nil
+                            var holders: [LockStatus]?
+                            if reportsHolders, holdersTip != tip {
+                                holdersTip = tip
+                                holders = try WaitingStatus(repository: repository, snapshot: snapshot, now: Date())
+                                    .statuses(locks)
+                            }
+                            return .wait(
+                                locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason,
+                                holders: holders)
+                        case .change(let locks, let updates, var message, _):
+                            // Stats read the wait from the claim commit: nothing else records it.
+                            if [.acquire, .claim].contains(message.operation) { message.waited = elapsed }
+                            let commit = try makeCommit(
+                                repository, tip: tip, updates: updates, message: message, time: now)
+                            logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.names": "\(locks)"])
+                            interruption?.beginPush()
+                            do {
+                                try cache.pushRemote().push(commit, toBranch: configuration.branch)
+                            } catch let rejected as PushRejected {
+                                if interruption?.endPush(keepDeferring: false) == true {
+                                    throw LockPoolError.interrupted
+                                }
+                                if rejected.isStaleTip { return .lost }
+                                var reason = rejected.reason
+                                if !rejected.serverMessages.isEmpty { reason += "\n" + rejected.serverMessages }
+                                throw LockPoolError.pushRefused(branch: configuration.branch, reason: reason)
+                            } catch {
+                                if interruption?.endPush(keepDeferring: false) == true {
+                                    throw LockPoolError.interrupted
+                                }
+                                let classified = RemoteFailure.classify(
+                                    error, uri: configuration.remoteURL, step: "push")
+                                if let transient = classified as? TransientError {
+                                    pending = commit
+                                    return .transient(transient.cause)
+                                }
+                                throw classified
+                            }
+                            let interrupted = interruption?.endPush(keepDeferring: true) ?? false
+                            try repository.setReference(cache.tipReference, to: commit, message: "lockpool: push")
+                            let after = try PoolSnapshot(repository: repository, commit: commit, pool: pool)
+                            return .won(commit: commit, locks: locks, snapshot: after, interrupted: interrupted)
+                        }
                     }
+                } catch let transient as TransientError {
+                    step = .transient(transient.cause)
+                } catch let error as GitError {
+                    throw LockPoolError.gitFailed(operation: "work on the lock repository", underlying: error)
                 }
-            } catch let transient as TransientError {
-                step = .transient(transient.cause)
-            } catch let error as GitError {
-                throw LockPoolError.gitFailed(operation: "work on the lock repository", underlying: error)
-            }
 
-            switch step {
-            case .won(let commit, let locks, let snapshot, let interrupted):
-                if interrupted {
-                    if [.acquire, .claim].contains(operation.kind) {
-                        try await compensate(locks: locks, claim: commit, cache: cache, clock: clock, logger: logger)
-                        throw LockPoolError.interrupted
+                switch step {
+                case .won(let commit, let locks, let snapshot, let interrupted):
+                    if interrupted {
+                        if [.acquire, .claim].contains(operation.kind) {
+                            try await compensate(
+                                locks: locks, claim: commit, cache: cache, clock: clock, logger: logger)
+                            throw LockPoolError.interrupted
+                        }
+                        throw LockPoolError.interruptedAfterChange(operation: operation.kind.rawValue)
                     }
-                    throw LockPoolError.interruptedAfterChange(operation: operation.kind.rawValue)
+                    events(.succeeded(operation.kind))
+                    return result(
+                        locks, commit, true, snapshot, waited(waitStart, clock), lostRaces, queue?.waitingCount)
+                case .done(let lock, let version, let snapshot):
+                    if [.add, .addClaimed, .update].contains(operation.kind) {
+                        events(.nothingToCommit(lock: lock, pool: pool))
+                    }
+                    events(.succeeded(operation.kind))
+                    return result(
+                        [lock], version, false, snapshot, waited(waitStart, clock), lostRaces, queue?.waitingCount)
+                case .lost:
+                    lostRaces += 1
+                    consecutiveLost += 1
+                    lastReason = "lost every push race on branch '\(configuration.branch)'"
+                    events(.lostRace)
+                    let cap = min(configuration.retryDelay, .milliseconds(50) * (1 << min(consecutiveLost - 1, 20)))
+                    try await sleep(Self.jitter(cap, low: 0.5, high: 1.0), until: deadline, clock: clock)
+                case .wait(let locks, let waitingForClaim, let status, let reason, let holders):
+                    consecutiveLost = 0
+                    if let reason { lastReason = reason }
+                    if waitStart == nil {
+                        waitStart = clock.now
+                        events(.waitingStarted(operation.kind))
+                    } else {
+                        events(.poll)
+                    }
+                    if let holders {
+                        events(.holders(holders, total: locks.count, waitingForClaim: waitingForClaim))
+                    }
+                    if let status {
+                        events(.waitingStatus(status))
+                        nextStatus = (nextStatus ?? waitStart!).advanced(by: .seconds(30))
+                        while let next = nextStatus, next <= clock.now { nextStatus = next.advanced(by: .seconds(30)) }
+                    }
+                    try await sleep(
+                        Self.jitter(configuration.retryDelay, low: 0.9, high: 1.1), until: deadline, clock: clock)
+                case .transient(let cause):
+                    networkFailures += 1
+                    lastReason = "network error: \(cause)"
+                    if networkFailures >= Self.networkAttempts { throw LockPoolError.network(cause: cause) }
+                    events(.networkRetry(attempt: networkFailures + 1, of: Self.networkAttempts, cause: cause))
+                    let base = Duration.seconds(1) * (1 << (networkFailures - 1))
+                    try await sleep(Self.jitter(base, low: 0.8, high: 1.2), until: deadline, clock: clock)
                 }
-                events(.succeeded(operation.kind))
-                return result(locks, commit, true, snapshot, waited(waitStart, clock), lostRaces)
-            case .done(let lock, let version, let snapshot):
-                if [.add, .addClaimed, .update].contains(operation.kind) {
-                    events(.nothingToCommit(lock: lock, pool: pool))
-                }
-                events(.succeeded(operation.kind))
-                return result([lock], version, false, snapshot, waited(waitStart, clock), lostRaces)
-            case .lost:
-                lostRaces += 1
-                consecutiveLost += 1
-                lastReason = "lost every push race on branch '\(configuration.branch)'"
-                events(.lostRace)
-                let cap = min(configuration.retryDelay, .milliseconds(50) * (1 << min(consecutiveLost - 1, 20)))
-                try await sleep(Self.jitter(cap, low: 0.5, high: 1.0), until: deadline, clock: clock)
-            case .wait(let locks, let waitingForClaim, let status, let reason, let holders):
-                consecutiveLost = 0
-                if let reason { lastReason = reason }
-                if waitStart == nil {
-                    waitStart = clock.now
-                    events(.waitingStarted(operation.kind))
-                } else {
-                    events(.poll)
-                }
-                if let holders {
-                    events(.holders(holders, total: locks.count, waitingForClaim: waitingForClaim))
-                }
-                if let status {
-                    events(.waitingStatus(status))
-                    nextStatus = (nextStatus ?? waitStart!).advanced(by: .seconds(30))
-                    while let next = nextStatus, next <= clock.now { nextStatus = next.advanced(by: .seconds(30)) }
-                }
-                try await sleep(
-                    Self.jitter(configuration.retryDelay, low: 0.9, high: 1.1), until: deadline, clock: clock)
-            case .transient(let cause):
-                networkFailures += 1
-                lastReason = "network error: \(cause)"
-                if networkFailures >= Self.networkAttempts { throw LockPoolError.network(cause: cause) }
-                events(.networkRetry(attempt: networkFailures + 1, of: Self.networkAttempts, cause: cause))
-                let base = Duration.seconds(1) * (1 << (networkFailures - 1))
-                try await sleep(Self.jitter(base, low: 0.8, high: 1.2), until: deadline, clock: clock)
             }
+        } catch {
+            // Leaving early (timeout, failure, interruption) must not keep others waiting until the ticket expires.
+            if let ticket = queue?.ticket { await leaveQueue(ticket, cache: cache, clock: clock, logger: logger) }
+            throw error
+        }
+    }
+
+    /// What `operation` waits for in a fair queue; nil for operations that do not queue.
+    static func demand(of operation: PoolOperation) -> QueueTicket.Demand? {
+        switch operation {
+        case .acquire: .any(1)
+        case .acquireSet(let count, _): .any(count)
+        case .claim(let lock, _): .lock(lock)
+        default: nil
+        }
+    }
+
+    /// Who a ticket says is waiting: the build, else the committer identity.
+    var queueHolder: String {
+        let prefix = CommitMessage(operation: .queue, pool: "", lock: "", build: configuration.build, tool: "")
+            .subjectPrefix.trimmingCharacters(in: .whitespaces)
+        return prefix.isEmpty ? "\(configuration.identityName) <\(configuration.identityEmail)>" : prefix
+    }
+
+    /// Deletes `ticket` from the queue, spending at most 5 s; nothing when it is gone already.
+    private func leaveQueue<C: Clock<Duration>>(
+        _ ticket: QueueTicket, cache: LockRepositoryCache, clock: C, logger: Logger
+    ) async {
+        let pool = configuration.pool
+        let deadline = clock.now.advanced(by: .seconds(5))
+        while clock.now < deadline {
+            let done: Bool =
+                (try? cache.withLock { () throws -> Bool in
+                    let tip = try cache.fetchTip(logger: logger)
+                    let repository = cache.repository
+                    let path = "\(pool)/waiting/\(ticket.name)"
+                    guard try repository.entry(at: path, inTree: try repository.treeID(ofCommit: tip)) != nil else {
+                        return true
+                    }
+                    let message = CommitMessage(
+                        operation: .dequeue, pool: pool, lock: ticket.name, build: configuration.build,
+                        tool: configuration.tool)
+                    let commit = try makeCommit(repository, tip: tip, updates: [.remove(path: path)], message: message)
+                    do {
+                        try cache.pushRemote().push(commit, toBranch: configuration.branch)
+                    } catch let rejected as PushRejected where rejected.isStaleTip { return false }
+                    logger.debug("left the queue", metadata: ["ticket": "\(ticket.name)"])
+                    return true
+                }) ?? true
+            if done { return }
+            try? await clock.sleep(for: .milliseconds(50))
         }
     }
 
     private func result(
         _ locks: [String], _ version: ObjectID, _ committed: Bool, _ snapshot: PoolSnapshot, _ waited: Duration,
-        _ lostRaces: Int
+        _ lostRaces: Int, _ waitingCount: Int?
     ) -> OperationResult {
         OperationResult(
             lock: locks.first ?? "", locks: locks, version: version, committed: committed, tip: snapshot.commit,
             availableCount: snapshot.freeLocks.count, claimedCount: snapshot.heldLocks.count, waited: waited,
-            lostRaces: lostRaces)
+            lostRaces: lostRaces, waitingCount: waitingCount)
     }
 
     private func waited<C: Clock<Duration>>(_ since: C.Instant?, _ clock: C) -> Duration {
         since.map { $0.duration(to: clock.now) } ?? .zero
     }
 
-    private func makeCommit(
+    func makeCommit(
         _ repository: Repository, tip: ObjectID, updates: [TreeUpdate], message: CommitMessage, time: Date = Date()
     ) throws -> ObjectID {
         let tree = try repository.updatedTree(try repository.treeID(ofCommit: tip), applying: updates)

@@ -20,11 +20,17 @@ public struct PoolHistory {
         return try repository.entry(at: path, inTree: tree)
     }
 
-    /// Whether `commit` changes something under `<pool>/` relative to its first parent.
+    /// Whether `commit` changes something under `<pool>/` relative to its first parent, apart from the fair queue's
+    /// `<pool>/waiting/` (queueing is not a change of the pool's locks, so `check` reports no version for it).
     public func touchesPool(_ commit: Commit) throws -> Bool {
         let mine = try entry(pool, commit.tree)
         let theirs = try entry(pool, try treeOfFirstParent(commit))
-        return mine?.id != theirs?.id
+        guard mine?.id != theirs?.id else { return false }
+        guard let mine, let theirs, mine.kind == .tree, theirs.kind == .tree else { return true }
+        func outsideQueue(_ tree: ObjectID) throws -> [TreeEntry] {
+            try repository.entries(ofTree: tree).filter { $0.name != "waiting" }
+        }
+        return try outsideQueue(mine.id) != outsideQueue(theirs.id)
     }
 
     /// The newest commit at or before `start` that adds, deletes or modifies `claimed/L` or `unclaimed/L`.

@@ -81,6 +81,8 @@ public struct OperationResult: Sendable, Equatable {
     public var waited: Duration
     /// Lost push races.
     public var lostRaces: Int
+    /// With a fair queue, the clients still queued (live tickets) at the last tip seen; nil without one.
+    public var waitingCount: Int?
 }
 
 /// Where a pool lives and how to write to it.
@@ -103,12 +105,14 @@ public struct PoolConfiguration: Sendable {
     public var build: BuildInfo
     /// The `Lock-Tool` trailer value, e.g. `lockpool 0.1.0 (resource)`.
     public var tool: String
+    /// First-come-first-served waiting for acquire and claim (`source.fair`, ``FairQueue``).
+    public var fair: Bool
 
     public init(
         remoteURL: String, pushURL: String? = nil, branch: String, pool: String,
         remoteOptions: RemoteOptions = RemoteOptions(),
         cacheRoot: String, retryDelay: Duration = .seconds(10), identityName: String = "CI Pool Resource",
-        identityEmail: String = "ci-pool@localhost", build: BuildInfo = BuildInfo(), tool: String
+        identityEmail: String = "ci-pool@localhost", build: BuildInfo = BuildInfo(), tool: String, fair: Bool = false
     ) {
         self.remoteURL = remoteURL
         self.pushURL = pushURL
@@ -121,6 +125,7 @@ public struct PoolConfiguration: Sendable {
         self.identityEmail = identityEmail
         self.build = build
         self.tool = tool
+        self.fair = fair
     }
 
     /// The cache root for a temporary directory: `<tmp>/lockpool-cache`.

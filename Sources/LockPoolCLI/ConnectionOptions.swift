@@ -87,6 +87,9 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
     @Flag(help: "Accept any TLS certificate from the git server (env LOCKPOOL_SKIP_SSL_VERIFICATION=true).")
     public var skipSSLVerification = false
 
+    @Flag(help: "Wait in the pool's fair queue: first come, first served (env LOCKPOOL_FAIR=true).")
+    public var fair = false
+
     @Option(
         name: .customLong("git-config"),
         help: ArgumentHelp("A git setting for this run, as in source.git_config (repeatable).", valueName: "name=value")
@@ -192,6 +195,7 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
         if skipSSLVerification || env("LOCKPOOL_SKIP_SSL_VERIFICATION")?.lowercased() == "true" {
             object["skip_ssl_verification"] = true
         }
+        if fair || env("LOCKPOOL_FAIR")?.lowercased() == "true" { object["fair"] = true }
         if !gitConfig.isEmpty {
             var entries = (object["git_config"] as? [Any]) ?? []
             for entry in gitConfig {

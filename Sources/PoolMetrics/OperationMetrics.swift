@@ -58,7 +58,8 @@ public struct OperationMetrics: Sendable, Equatable {
     ) {
         self.init(
             pool: pool, branch: branch, operation: operation, executionTime: executionTime, waited: result.waited,
-            lostRaces: result.lostRaces, availableCount: result.availableCount, claimedCount: result.claimedCount)
+            lostRaces: result.lostRaces, availableCount: result.availableCount, claimedCount: result.claimedCount,
+            waitingCount: result.waitingCount)
     }
 
     /// A descriptor whose name is exactly `name` (the fork's names carry no unit suffix).

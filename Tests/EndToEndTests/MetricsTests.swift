@@ -186,6 +186,19 @@ struct MetricsTests {
             branch: "feature/x")
     }
 
+    @Test func aFairPoolReportsItsWaiters() throws {
+        let harness = try makeHarness("metrics-fair", locks: ["env-1": .unclaimed(), "env-2": .unclaimed()])
+        let gateway = try PushgatewayServer(scratch: harness.scratch)
+        defer { gateway.stop() }
+        let result = try harness.out(
+            ["acquire": true], source: ["prometheus_push_gateway": .string(gateway.url), "fair": true])
+        expectQuietPush(result, gateway: gateway.url)
+        let pool = ["job": "concourse_resource_pool", "instance": "", "pool": "envs", "branch": "master"]
+        #expect(try gateway.scrape().contains(.init(name: "resource_pool_num_waiting", labels: pool, value: 0)))
+        let descriptions = try gateway.descriptions()
+        #expect(descriptions["resource_pool_num_waiting"]?.help == "The number of clients queued for the current pool")
+    }
+
     @Test func waitTimeIsMeasuredAndRecordedInTheClaim() async throws {
         let harness = try makeHarness("metrics-wait", locks: ["env-1": .claimed("one")])
         let gateway = try PushgatewayServer(scratch: harness.scratch)

@@ -208,7 +208,7 @@ func ownTrailerParserReadsBackEveryTrailer(_ c: RenderCase) {
         table == [
             "acquire claiming claimed", "claim claiming claimed", "release unclaiming unclaimed",
             "add adding unclaimed unclaimed", "add_claimed adding claimed claimed", "remove removing removed",
-            "update updating unclaimed",
+            "update updating unclaimed", "queue queueing waiting", "dequeue leaving the queue gone",
         ])
 }
 

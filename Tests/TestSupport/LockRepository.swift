@@ -312,6 +312,14 @@ public struct LockRepository: Sendable {
         let mode: String, type: String, object: String, path: String
     }
 
+    /// The names of the files directly in `directory` (e.g. `envs/waiting`) at `ref` (default: the branch tip).
+    ///
+    /// - Throws: `GitError` when `git ls-tree` fails.
+    public func fileNames(in directory: String, at ref: String? = nil) throws -> [String] {
+        try treeEntries(at: ref ?? branch, under: directory).map { String($0.path.dropFirst(directory.count + 1)) }
+            .filter { !$0.contains("/") }
+    }
+
     /// Recursive tree entries (blobs, links, submodules) at `ref`, optionally below `directory`.
     func treeEntries(at ref: String, under directory: String? = nil) throws -> [TreeEntry] {
         var arguments = ["ls-tree", "-r", "-z", "--full-tree", ref]

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""lockpool benchmark (issue 6): latency, contention, handoff, scale and peak memory of the real executables.
+
+usage: benchmarks/bench.py BIN_DIR [--quick] [--only SECTIONS] [--json FILE] [size flags]
+
+BIN_DIR holds the release `check`, `in` and `out` (`swift build -c release --show-bin-path`). Every git call, the git
+CLI baseline and `git daemon` read an empty global and system configuration. Progress goes to stderr; the tables and
+the summary (each figure next to the issue's target, PASS/MISS) to stdout; --json writes every figure. Exit status:
+0, or 1 when the contention replay finds a problem (double claim, lost or duplicated lock), an operation fails or a
+section cannot run; with --strict, also when a target is missed. Python 3 standard library only.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lib import contention, handoff, latency, machine, memory, report, scale  # noqa: E402
+from lib.common import Workspace  # noqa: E402
+
+SECTIONS = {"latency": latency, "contention": contention, "handoff": handoff, "scale": scale, "memory": memory}
+
+# flag: (default, --quick)
+SIZES = {
+    "runs": (20, 3), "cli_runs": (10, 2), "locks": (4, 4),
+    "workers": (8, 3), "cycles": (20, 3), "contention_locks": (2, 2),
+    "handoff_runs": (10, 2),
+    "scale_locks": (10000, 200), "history_commits": (50000, 500), "scale_runs": (10, 3),
+}
+HELP = {
+    "runs": "latency: runs of each operation", "cli_runs": "latency: runs of the git CLI baseline",
+    "locks": "latency: locks in the pool", "workers": "contention: concurrent workers (processes)",
+    "cycles": "contention: acquire/release cycles per worker", "contention_locks": "contention: locks in the pool",
+    "handoff_runs": "handoff: runs", "scale_locks": "scale: unclaimed locks in the big pool",
+    "history_commits": "scale: commits in the long history", "scale_runs": "scale: acquire/release runs per pool",
+}
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bin_dir", help="directory of the release check, in and out")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes (" + ", ".join(f"{k.replace('_', '-')} {v[1]}" for k, v in SIZES.items())
+                        + "); explicit size flags still win")
+    for name, (default, _) in SIZES.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None, metavar="N",
+                            help=f"{HELP[name]} (default {default})")
+    parser.add_argument("--retry-delay", default="100ms", help="source.retry_delay for contention and handoff (default 100ms)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help="comma-separated sections to run (default all: " + ",".join(SECTIONS) + ")")
+    parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed too")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch workspace")
+    options = parser.parse_args(argv)
+    for name, (default, quick) in SIZES.items():
+        if getattr(options, name) is None:
+            setattr(options, name, quick if options.quick else default)
+        if getattr(options, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    options.sections = [s.strip() for s in options.only.split(",") if s.strip()]
+    unknown = [s for s in options.sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return options
+
+
+def main(argv=None):
+    options = parse(argv if argv is not None else sys.argv[1:])
+    sys.stdout.reconfigure(line_buffering=True)  # tables and stderr progress interleave in order
+    started = time.monotonic()
+
+    def log(text):
+        print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    ws = Workspace(options.bin_dir, keep=options.keep)
+    host = machine.describe(ws.env)
+    results, failures, timings = {}, {}, {}
+    try:
+        print(machine.line(host))
+        for name in options.sections:
+            log(f"{name}: start")
+            section_start = time.monotonic()
+            try:
+                results[name] = SECTIONS[name].run(ws, options, log)
+            except Exception as error:  # noqa: BLE001 - report it, run the other sections
+                failures[name] = f"{type(error).__name__}: {error}"
+                log(f"{name}: FAILED\n{traceback.format_exc()}")
+                print(f"\n{name}: FAILED: {failures[name]}")
+                continue
+            timings[name] = time.monotonic() - section_start
+            SECTIONS[name].print_section(results[name], report.Table)
+    finally:
+        ws.close()
+    rows = report.targets(results)
+    report.print_summary(rows, machine.line(host))
+    problems = list(failures)
+    if "contention" in results and not results["contention"]["ok"]:
+        problems.append("contention")
+        print("contention: the history replay or an operation FAILED (see above)")
+    missed = [r["figure"] for r in rows if r["verdict"] == "MISS"]
+    print(f"total {time.monotonic() - started:.0f}s ("
+          + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + ")")
+    if options.json:
+        os.makedirs(os.path.dirname(os.path.abspath(options.json)), exist_ok=True)
+        document = {"machine": host, "options": {k: v for k, v in vars(options).items() if k != "sections"},
+                    "sections": results, "summary": rows, "failures": failures, "missed": missed,
+                    "seconds": {"total": time.monotonic() - started, **timings}}
+        with open(options.json, "w") as f:
+            json.dump(document, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        log(f"wrote {options.json}")
+    if problems or (options.strict and missed):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
