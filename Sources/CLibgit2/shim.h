@@ -25,4 +25,16 @@ static inline int lockpool_git_set_ssl_cert_locations(const char *file, const ch
 static inline int lockpool_git_set_user_agent(const char *user_agent) {
     return git_libgit2_opts(GIT_OPT_SET_USER_AGENT, user_agent);
 }
+/* Shallow fetch: `git_fetch_options.depth` exists from libgit2 1.7 on. Returns -1 (and sets nothing) when the
+   headers lockpool is built against are older, so the same source builds against Debian 12's 1.5. */
+static inline int lockpool_fetch_options_set_depth(git_fetch_options *options, int depth) {
+#if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
+    options->depth = depth;
+    return 0;
+#else
+    (void)options;
+    (void)depth;
+    return -1;
+#endif
+}
 #endif

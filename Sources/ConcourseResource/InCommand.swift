@@ -46,7 +46,8 @@ public enum InCommand {
                 return false
             }
             guard let subject else {
-                try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
+                try writeRepository(
+                    cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
                 context.printer.line("no lock has changed in pool '\(pool)' at or before \(version.short)")
                 return ResourceOutput.step(version: version, lock: nil, pool: pool)
             }
@@ -58,7 +59,8 @@ public enum InCommand {
                     throw LockPoolError.noLongerAcquired
                 }
             }
-            try writeRepository(cache: cache, configuration: configuration, version: version, to: destination)
+            try writeRepository(
+                cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
             let lock = locks.joined(separator: ", ")
             let entries = locks.compactMap { snapshot.claimed[$0] ?? snapshot.unclaimed[$0] }
             guard entries.count == locks.count else {
@@ -81,16 +83,20 @@ public enum InCommand {
     }
 
     /// Writes the repository, checked out detached at `version`, with `origin` set to the URI without userinfo.
+    /// `depth` > 0 makes it shallow where libgit2 can (1.7+) and `version` is the tip, so the version is always in it.
     private static func writeRepository(
-        cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, to destination: String
+        cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, depth: Int,
+        to destination: String
     ) throws {
         do {
             try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
             let repository = try Repository.create(at: destination, bare: false)
             try repository.setRemote("origin", url: configuration.remoteURL)
+            let tip = try cache.repository.referenceTarget(cache.tipReference)
             _ = try repository.fetch(
                 branch: configuration.branch, from: cache.path,
-                into: "refs/remotes/origin/\(configuration.branch)", options: RemoteOptions())
+                into: "refs/remotes/origin/\(configuration.branch)", options: RemoteOptions(),
+                depth: tip == version ? depth : 0)
             try repository.checkoutDetached(version)
         } catch let error as GitError {
             throw ResourceError.destination(error.message)

@@ -15,6 +15,8 @@ enum Libgit2 {
         }
         // Caches live in TMPDIR, possibly created by another uid in a shared container.
         _ = lockpool_git_set_owner_validation(0)
+        // Plain TCP (git://, ssh) without Nagle's delay; see ConnectTunnel.registerDirect.
+        try? ConnectTunnel.registerDirect()
     }()
 }
 
@@ -33,8 +35,12 @@ public struct Libgit2Version: Sendable, Comparable, CustomStringConvertible {
         return Libgit2Version(major: Int(major), minor: Int(minor), patch: Int(patch))
     }
 
-    /// Whether shallow fetches (`depth`) are available: libgit2 1.7 and later.
-    public var supportsShallowFetch: Bool { self >= Libgit2Version(major: 1, minor: 7, patch: 0) }
+    /// Whether shallow fetches (`depth`) are available: libgit2 1.7 and later, both at run time and in the headers
+    /// lockpool was built against.
+    public var supportsShallowFetch: Bool {
+        var probe = git_fetch_options()
+        return self >= Libgit2Version(major: 1, minor: 7, patch: 0) && lockpool_fetch_options_set_depth(&probe, 1) == 0
+    }
 
     public var description: String { "\(major).\(minor).\(patch)" }
 

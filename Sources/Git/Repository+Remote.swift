@@ -301,9 +301,11 @@ public final class Remote {
     /// - Parameters:
     ///   - branch: the branch name without `refs/heads/`.
     ///   - localReference: the reference to point at the fetched tip (forced: a rewritten branch is followed).
+    ///   - depth: when positive, a shallow fetch of that many commits, if this libgit2 can
+    ///     (`Libgit2Version.supportsShallowFetch`); otherwise the full history.
     /// - Returns: the tip, or nil when the remote has no such branch (the local reference is then left alone).
     /// - Throws: `GitError` for connection, authentication or transfer failures.
-    public func fetch(branch: String, into localReference: String) throws -> ObjectID? {
+    public func fetch(branch: String, into localReference: String, depth: Int = 0) throws -> ObjectID? {
         let secrets = options.allSecrets
         let remote = pointer
         let state = RemoteCallbackState(options: options)
@@ -339,6 +341,7 @@ public final class Remote {
                 fetchOptions.update_fetchhead = 0
                 fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
                 fetchOptions.follow_redirects = options.redirectOption
+                if depth > 0 { _ = lockpool_fetch_options_set_depth(&fetchOptions, Int32(clamping: depth)) }
                 try withStringArray(["+refs/heads/\(branch):\(localReference)"]) { refspecs in
                     try withStringArray(options.customHeaders) { headers in
                         fetchOptions.custom_headers = headers.pointee
@@ -413,10 +416,11 @@ extension Repository {
     /// Fetches `branch` from `url` through a one-off `Remote`; see `Remote.fetch(branch:into:)`.
     ///
     /// - Throws: `GitError`.
-    public func fetch(branch: String, from url: String, into localReference: String, options: RemoteOptions) throws
-        -> ObjectID?
-    {
-        try Remote(repository: self, url: url, options: options).fetch(branch: branch, into: localReference)
+    public func fetch(
+        branch: String, from url: String, into localReference: String, options: RemoteOptions, depth: Int = 0
+    ) throws -> ObjectID? {
+        try Remote(repository: self, url: url, options: options).fetch(
+            branch: branch, into: localReference, depth: depth)
     }
 
     /// Pushes through a one-off `Remote`; see `Remote.push(_:toBranch:)`.
