@@ -12,7 +12,7 @@ public struct LockPoolClient: Sendable {
     public init(configuration: PoolConfiguration) { self.configuration = configuration }
 
     private enum Step {
-        case won(commit: ObjectID, locks: [String], snapshot: PoolSnapshot, interrupted: Bool)
+        case won(commit: ObjectID, locks: [String], counts: PoolCounts, interrupted: Bool)
         case done(lock: String, version: ObjectID, snapshot: PoolSnapshot)
         case lost
         case wait(locks: [String], waitingForClaim: Bool, status: String?, reason: String?, holders: [LockStatus]?)
@@ -76,7 +76,8 @@ public struct LockPoolClient: Sendable {
                             if try repository.isSameOrDescendant(tip, of: sent), !locks.isEmpty {
                                 logger.debug("push with unknown outcome had won", metadata: ["commit": "\(sent)"])
                                 let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
-                                return .won(commit: sent, locks: locks, snapshot: snapshot, interrupted: false)
+                                return .won(
+                                    commit: sent, locks: locks, counts: PoolCounts(snapshot), interrupted: false)
                             }
                         }
                         let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
@@ -123,7 +124,7 @@ public struct LockPoolClient: Sendable {
                             return .wait(
                                 locks: locks, waitingForClaim: waitingForClaim, status: status, reason: reason,
                                 holders: holders)
-                        case .change(let locks, let updates, var message, _):
+                        case .change(let locks, let updates, var message, let stateAfter):
                             // Stats read the wait from the claim commit: nothing else records it.
                             if [.acquire, .claim].contains(message.operation) { message.waited = elapsed }
                             let commit = try makeCommit(
@@ -154,8 +155,9 @@ public struct LockPoolClient: Sendable {
                             }
                             let interrupted = interruption?.endPush(keepDeferring: true) ?? false
                             try repository.setReference(cache.tipReference, to: commit, message: "lockpool: push")
-                            let after = try PoolSnapshot(repository: repository, commit: commit, pool: pool)
-                            return .won(commit: commit, locks: locks, snapshot: after, interrupted: interrupted)
+                            // The counts after the change, from the snapshot it was decided on: no second listing.
+                            let after = PoolCounts(snapshot, changing: locks, to: stateAfter, at: commit)
+                            return .won(commit: commit, locks: locks, counts: after, interrupted: interrupted)
                         }
                     }
                 } catch let transient as TransientError {
@@ -165,7 +167,7 @@ public struct LockPoolClient: Sendable {
                 }
 
                 switch step {
-                case .won(let commit, let locks, let snapshot, let interrupted):
+                case .won(let commit, let locks, let counts, let interrupted):
                     if interrupted {
                         if [.acquire, .claim].contains(operation.kind) {
                             try await compensate(
@@ -176,14 +178,15 @@ public struct LockPoolClient: Sendable {
                     }
                     events(.succeeded(operation.kind))
                     return result(
-                        locks, commit, true, snapshot, waited(waitStart, clock), lostRaces, queue?.waitingCount)
+                        locks, commit, true, counts, waited(waitStart, clock), lostRaces, queue?.waitingCount)
                 case .done(let lock, let version, let snapshot):
                     if [.add, .addClaimed, .update].contains(operation.kind) {
                         events(.nothingToCommit(lock: lock, pool: pool))
                     }
                     events(.succeeded(operation.kind))
                     return result(
-                        [lock], version, false, snapshot, waited(waitStart, clock), lostRaces, queue?.waitingCount)
+                        [lock], version, false, PoolCounts(snapshot), waited(waitStart, clock), lostRaces,
+                        queue?.waitingCount)
                 case .lost:
                     lostRaces += 1
                     consecutiveLost += 1
@@ -274,13 +277,13 @@ public struct LockPoolClient: Sendable {
     }
 
     private func result(
-        _ locks: [String], _ version: ObjectID, _ committed: Bool, _ snapshot: PoolSnapshot, _ waited: Duration,
+        _ locks: [String], _ version: ObjectID, _ committed: Bool, _ counts: PoolCounts, _ waited: Duration,
         _ lostRaces: Int, _ waitingCount: Int?
     ) -> OperationResult {
         OperationResult(
-            lock: locks.first ?? "", locks: locks, version: version, committed: committed, tip: snapshot.commit,
-            availableCount: snapshot.freeLocks.count, claimedCount: snapshot.heldLocks.count, waited: waited,
-            lostRaces: lostRaces, waitingCount: waitingCount)
+            lock: locks.first ?? "", locks: locks, version: version, committed: committed, tip: counts.commit,
+            availableCount: counts.available, claimedCount: counts.claimed, waited: waited, lostRaces: lostRaces,
+            waitingCount: waitingCount)
     }
 
     private func waited<C: Clock<Duration>>(_ since: C.Instant?, _ clock: C) -> Duration {

@@ -30,9 +30,10 @@ public enum NameRule {
     /// - Returns: `nil` when `name` is a valid lock name, else the first rule it breaks.
     public static func lockProblem(_ name: String) -> String? {
         if name.isEmpty { return "must not be empty" }
-        if name.unicodeScalars.contains(where: isControl) { return "contains a control character" }
-        if name.contains("/") { return "must not contain \"/\"" }
-        if name.hasPrefix(".") { return "must not start with \".\"" }
+        // Byte checks: this runs for every entry of a pool, and Foundation's `contains` on String is slow.
+        if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "contains a control character" }
+        if name.utf8.contains(UInt8(ascii: "/")) { return "must not contain \"/\"" }
+        if name.utf8.first == UInt8(ascii: ".") { return "must not start with \".\"" }
         if name.utf8.count > maximumLockNameBytes { return "is longer than \(maximumLockNameBytes) bytes" }
         return nil
     }

@@ -29,8 +29,10 @@ public struct PoolSnapshot: Sendable {
                 return [:]
             }
             exists = true
+            let items = try repository.entries(ofTree: entry.id)
             var result: [String: TreeEntry] = [:]
-            for item in try repository.entries(ofTree: entry.id) where Self.isLockEntry(item) {
+            result.reserveCapacity(items.count)
+            for item in items where Self.isLockEntry(item) {
                 result[item.name] = item
             }
             return result
@@ -38,6 +40,10 @@ public struct PoolSnapshot: Sendable {
         claimed = try locks("claimed")
         unclaimed = try locks("unclaimed")
         self.exists = exists
+        let (claimed, unclaimed) = (claimed, unclaimed)
+        freeLocks = unclaimed.keys.filter { claimed[$0] == nil }.sorted()
+        heldLocks = claimed.keys.filter { unclaimed[$0] == nil }.sorted()
+        doubleLocks = claimed.keys.filter { unclaimed[$0] != nil }.sorted()
     }
 
     /// Whether a tree entry is a lock: a regular file whose name obeys the lock rule.
@@ -55,10 +61,44 @@ public struct PoolSnapshot: Sendable {
         }
     }
 
-    /// Locks that are only unclaimed (free to take), sorted by name.
-    public var freeLocks: [String] { unclaimed.keys.filter { claimed[$0] == nil }.sorted() }
+    /// Locks that are only unclaimed (free to take), sorted by name (computed once: pools can hold 10,000 locks).
+    public let freeLocks: [String]
     /// Locks that are only claimed, sorted by name.
-    public var heldLocks: [String] { claimed.keys.filter { unclaimed[$0] == nil }.sorted() }
+    public let heldLocks: [String]
     /// Locks present in both directories, sorted by name.
-    public var doubleLocks: [String] { claimed.keys.filter { unclaimed[$0] != nil }.sorted() }
+    public let doubleLocks: [String]
+}
+
+/// Unclaimed and claimed lock counts of a pool at one commit, for reports and metrics.
+struct PoolCounts: Sendable {
+    let commit: ObjectID
+    let available: Int
+    let claimed: Int
+
+    init(_ snapshot: PoolSnapshot) {
+        commit = snapshot.commit
+        available = snapshot.freeLocks.count
+        claimed = snapshot.heldLocks.count
+    }
+
+    /// The counts at `commit`, made from `snapshot` by moving `locks` to `state` (`absent` for a removal).
+    init(_ snapshot: PoolSnapshot, changing locks: [String], to state: LockState, at commit: ObjectID) {
+        var available = snapshot.freeLocks.count
+        var claimed = snapshot.heldLocks.count
+        for lock in Set(locks) {
+            switch snapshot.state(of: lock) {
+            case .unclaimed: available -= 1
+            case .claimed: claimed -= 1
+            case .absent, .both: break
+            }
+            switch state {
+            case .unclaimed: available += 1
+            case .claimed: claimed += 1
+            case .absent, .both: break
+            }
+        }
+        self.commit = commit
+        self.available = available
+        self.claimed = claimed
+    }
 }
