@@ -36,13 +36,12 @@ extension Repository {
         /// `known`: the same directory in a tree the destination has (everything under it is there too).
         func copyTree(_ tree: ObjectID, known: ObjectID?) throws {
             guard tree != known, !exists(tree) else { return }
-            var knownEntries: [String: ObjectID] = [:]
-            if let known {
-                for entry in try entries(ofTree: known) { knownEntries[entry.name] = entry.id }
-            }
-            for entry in try entries(ofTree: tree) where knownEntries[entry.name] != entry.id {
+            let changed = try known.map { try entries(ofTree: tree, differingFrom: $0) } ?? entries(ofTree: tree)
+            for entry in changed {
                 switch entry.kind {
-                case .tree: try copyTree(entry.id, known: knownEntries[entry.name])
+                case .tree:
+                    let knownTree = try known.flatMap { try self.entry(at: entry.name, inTree: $0) }
+                    try copyTree(entry.id, known: knownTree?.kind == .tree ? knownTree?.id : nil)
                 case .blob where !exists(entry.id): try copy(entry.id)
                 default: break
                 }

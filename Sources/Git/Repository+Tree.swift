@@ -71,6 +71,46 @@ extension Repository {
         return result
     }
 
+    /// The entries of `tree` that `other` does not have with the same name, id and mode: added or changed ones, in
+    /// git's order. A merge walk over both trees in libgit2's order, so the names of equal entries (nearly all, when
+    /// one lock of a large pool moved) are never copied. Calls `git_tree_lookup` and `git_tree_entry_cmp`.
+    ///
+    /// - Throws: `GitError`.
+    public func entries(ofTree tree: ObjectID, differingFrom other: ObjectID) throws -> [TreeEntry] {
+        var mineOID = tree.oid
+        var theirsOID = other.oid
+        var mine: OpaquePointer?
+        try check(git_tree_lookup(&mine, pointer, &mineOID), "git_tree_lookup")
+        defer { git_tree_free(mine) }
+        var theirs: OpaquePointer?
+        try check(git_tree_lookup(&theirs, pointer, &theirsOID), "git_tree_lookup")
+        defer { git_tree_free(theirs) }
+        let (mineCount, theirsCount) = (git_tree_entrycount(mine), git_tree_entrycount(theirs))
+        var result: [TreeEntry] = []
+        var (index, otherIndex) = (0, 0)
+        while index < mineCount {
+            guard let entry = git_tree_entry_byindex(mine, index) else { break }
+            guard otherIndex < theirsCount, let known = git_tree_entry_byindex(theirs, otherIndex) else {
+                result.append(Self.treeEntry(entry))
+                index += 1
+                continue
+            }
+            let order = git_tree_entry_cmp(entry, known)
+            if order > 0 {
+                otherIndex += 1
+                continue
+            }
+            if order < 0 || git_oid_equal(git_tree_entry_id(entry), git_tree_entry_id(known)) == 0
+                || git_tree_entry_filemode(entry) != git_tree_entry_filemode(known)
+            {
+                result.append(Self.treeEntry(entry))
+            }
+            index += 1
+            if order == 0 { otherIndex += 1 }
+        }
+        return result
+    }
+
     /// A new tree: `base` with `updates` applied, written to the object database. Calls `git_tree_create_updated`.
     ///
     /// - Throws: `GitError`.

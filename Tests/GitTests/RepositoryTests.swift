@@ -437,3 +437,26 @@ private struct MergeHistory {
         #expect(try history.bare.repository.isSameOrDescendant(ids[c.commit]!, of: ids[c.ancestor]!) == c.expected)
     }
 }
+
+@Suite struct TreeDifferenceTests {
+    @Test func differingEntriesAreTheAddedAndChangedOnes() throws {
+        let bare = try BareRepository(label: "tree-difference")
+        var files: [String: (bytes: String, mode: UInt32)] = [:]
+        for index in 0..<300 { files["env-\(index)"] = ("same", 0o100644) }
+        files["dir/inner"] = ("x", 0o100644)
+        let before = try bare.tree(files)
+        files["env-7"] = ("changed", 0o100644)
+        files["env-250"] = ("same", 0o100755)
+        files["env-a-new"] = ("new", 0o100644)
+        files["dir/inner"] = ("y", 0o100644)
+        files["env-9"] = nil
+        let after = try bare.tree(files)
+        let changed = try bare.repository.entries(ofTree: after, differingFrom: before).map(\.name)
+        #expect(changed == ["dir", "env-250", "env-7", "env-a-new"])
+        #expect(try bare.repository.entries(ofTree: before, differingFrom: before).isEmpty)
+        #expect(
+            try bare.repository.entries(ofTree: before, differingFrom: after).map(\.name) == [
+                "dir", "env-250", "env-7", "env-9",
+            ])
+    }
+}
