@@ -50,6 +50,9 @@ def parse(argv):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None, metavar="N",
                             help=f"{HELP[name]} (default {default})")
     parser.add_argument("--retry-delay", default="100ms", help="source.retry_delay for contention and handoff (default 100ms)")
+    parser.add_argument("--contention-transport", choices=["daemon", "local"], default="daemon",
+                        help="contention over git daemon on 127.0.0.1 (default) or the local bare repository's path")
+    parser.add_argument("--contention-fair", action="store_true", help="contention with source.fair: true")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default all: " + ",".join(SECTIONS) + ")")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")

@@ -1,4 +1,5 @@
 """Section 2: many workers acquiring and releasing a small pool over `git daemon`, then a replay of the history."""
+import contextlib
 import os
 import socket
 import subprocess
@@ -81,11 +82,13 @@ def run(ws, options, log):
     ws.pool_repository(os.path.join("daemon", "contention.git"), "pool", locks)
     results = {"acquire": [], "release": [], "errors": [], "races_exact": 0, "dots_while_waiting": 0}
     lock = threading.Lock()
-    with GitDaemon(ws, base) as daemon:
-        source = {"uri": daemon.url("contention.git"), "branch": "master", "pool": "pool",
-                  "retry_delay": options.retry_delay}
+    local = options.contention_transport == "local"
+    with (contextlib.nullcontext() if local else GitDaemon(ws, base)) as daemon:
+        uri = ws.path("daemon", "contention.git") if local else daemon.url("contention.git")
+        source = {"uri": uri, "branch": "master", "pool": "pool", "retry_delay": options.retry_delay,
+                  "fair": options.contention_fair}
 
-        # One worker alone first: the cost of an operation over git daemon without contention.
+        # One worker alone first: the cost of an operation over this transport without contention.
         solo_tmp, solo_build = ws.mkdir("contention-solo", "tmp"), ws.mkdir("contention-solo", "build")
         ws.resource("check", {"source": source}, tmpdir=solo_tmp)
         solo = {"acquire": [], "release": []}
@@ -154,6 +157,8 @@ def run(ws, options, log):
     ms = [s * 1000 for s in results["acquire"]]
     return {
         "workers": options.workers, "cycles": options.cycles, "locks": len(locks), "retry_delay": options.retry_delay,
+        "transport": ("the local bare repository" if local else "git daemon on 127.0.0.1")
+        + (", fair queue" if options.contention_fair else ""),
         "operations": operations, "expected_operations": 2 * options.workers * options.cycles,
         "wall_s": wall, "ops_per_s": operations / wall if wall else 0.0,
         "acquire": {**summary_ms(results["acquire"]), "p50_ms": percentile(ms, 0.5) if ms else None},
@@ -169,7 +174,7 @@ def print_section(result, table):
     a = result["acquire"]
     h = result["replay"]
     print(f"\n2. Contention: {result['workers']} workers × {result['cycles']} cycles on {result['locks']} locks, "
-          f"retry_delay {result['retry_delay']}, git daemon on 127.0.0.1")
+          f"retry_delay {result['retry_delay']}, {result['transport']}")
     print(f"  completed operations   {result['operations']} of {result['expected_operations']} in "
           f"{result['wall_s']:.2f}s = {result['ops_per_s']:.1f} ops/s")
     if a.get("runs"):
