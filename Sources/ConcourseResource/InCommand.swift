@@ -49,7 +49,7 @@ public enum InCommand {
                 try writeRepository(
                     cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
                 context.printer.line("no lock has changed in pool '\(pool)' at or before \(version.short)")
-                return ResourceOutput.step(version: version, lock: nil, pool: pool)
+                return ResourceOutput.step(version: version, locks: [], pool: pool)
             }
             let locks = subject.locks
             let snapshot = try PoolSnapshot(repository: repository, commit: version, pool: pool)
@@ -61,11 +61,10 @@ public enum InCommand {
             }
             try writeRepository(
                 cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
-            let lock = locks.joined(separator: ", ")
             let entries = locks.compactMap { snapshot.claimed[$0] ?? snapshot.unclaimed[$0] }
             guard entries.count == locks.count else {
                 context.printer.line("lock does not exist")
-                return ResourceOutput.step(version: version, lock: lock, pool: pool)
+                return ResourceOutput.step(version: version, locks: locks, pool: pool)
             }
             // A set lists every name, one per line; `metadata` is the first lock's, and each lock's file is in the
             // checkout at <pool>/claimed/<lock>.
@@ -78,7 +77,7 @@ public enum InCommand {
             if claimedHere {
                 try write(Array((version.hex + "\n").utf8), to: destination, named: "claim_ref")
             }
-            return ResourceOutput.step(version: version, lock: lock, pool: pool)
+            return ResourceOutput.step(version: version, locks: locks, pool: pool)
         }
     }
 

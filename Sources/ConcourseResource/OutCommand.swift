@@ -26,9 +26,7 @@ public enum OutCommand {
                 result, operation: operation, pool: pool, branch: branch,
                 executionTime: started.duration(to: .now))
             printer.line("Pushing prometheus metrics...")
-            if let cause = await gateway.push(metrics.groups()) {
-                printer.line("warning: could not push metrics to \(gateway.address): \(cause)")
-            }
+            await gateway.push(metrics) { printer.line($0) }
         }
     }
 
@@ -39,10 +37,7 @@ public enum OutCommand {
         let sourceDirectory = context.arguments[1]
         let request = try context.decoded(RequestDecoder.decodeOut(context.stdin))
         let started = ContinuousClock.now
-        // The decoder has checked the URL.
-        let gateway = request.source.prometheusPushGateway.flatMap { try? PushgatewayAddress($0) }.map {
-            Pushgateway(address: $0)
-        }
+        let gateway = request.source.pushgateway
         if let gateway { context.printer.line("Setting up prometheus client, pushgateway=\(gateway.address)") }
         let configuration = try context.configuration(for: request.source, readsBuild: true)
         let operation = try poolOperation(request.params, in: sourceDirectory)
@@ -50,9 +45,7 @@ public enum OutCommand {
         let result = try await LockPoolClient(configuration: configuration).perform(
             operation, timeout: request.params.timeout, clock: ContinuousClock(), interruption: context.interruption,
             events: printer.handle, logger: context.logger)
-        // A set is named in one value: the metadata keeps its two entries (SPEC §3).
-        let output = ResourceOutput.step(
-            version: result.version, lock: result.locks.joined(separator: ", "), pool: configuration.pool)
+        let output = ResourceOutput.step(version: result.version, locks: result.locks, pool: configuration.pool)
         return Outcome(
             output: output,
             metrics: gateway.map {

@@ -4,9 +4,12 @@ import LockPool
 /// The JSON a resource step prints on success, written by hand so that keys keep the upstream order.
 enum ResourceOutput {
     /// `in` and `out` output: the version and `lock_name` (when known) then `pool_name`.
-    static func step(version: ObjectID, lock: String?, pool: String) -> [UInt8] {
+    ///
+    /// A set of locks (multi-lock) is named in the one `lock_name` value, joined by `, `: the metadata keeps exactly
+    /// its two entries (SPEC §3).
+    static func step(version: ObjectID, locks: [String], pool: String) -> [UInt8] {
         var metadata: [String] = []
-        if let lock { metadata.append(field("lock_name", lock)) }
+        if !locks.isEmpty { metadata.append(field("lock_name", locks.joined(separator: ", "))) }
         metadata.append(field("pool_name", pool))
         return line("{\"version\":{\"ref\":\"\(version.hex)\"},\"metadata\":[\(metadata.joined(separator: ","))]}")
     }

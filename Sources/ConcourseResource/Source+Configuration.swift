@@ -1,6 +1,7 @@
 import Foundation
 import Git
 import LockPool
+import PoolMetrics
 
 #if canImport(Glibc)
     import Glibc
@@ -28,6 +29,11 @@ extension Source {
     /// The value of a `git_config` key (the last one wins, as in git), compared case-insensitively.
     public func gitConfigValue(_ key: String) -> String? {
         gitConfig.last { $0.name.lowercased() == key.lowercased() }?.value
+    }
+
+    /// The Pushgateway of `prometheus_push_gateway`, if set (the request decoder has checked the URL).
+    public var pushgateway: Pushgateway? {
+        prometheusPushGateway.flatMap { try? PushgatewayAddress($0) }.map { Pushgateway(address: $0) }
     }
 
     /// Whether TLS certificates of the git server are checked (`skip_ssl_verification`, `http.sslVerify`).

@@ -181,6 +181,9 @@ public enum GoDurationError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 extension Duration {
+    /// The duration in seconds, as a `TimeInterval` (metrics, JSON reports, dates).
+    public var timeInterval: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+
     /// The duration as Go's `time.Duration.String()` writes it: `"5m0s"`, `"1m30s"`, `"1.5s"`, `"100ms"`, `"2µs"`,
     /// `"0s"`, `"1h0m0s"`.
     ///

@@ -131,27 +131,24 @@ public struct LockPoolClient: Sendable {
                                 repository, tip: tip, updates: updates, message: message, time: now)
                             logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.names": "\(locks)"])
                             interruption?.beginPush()
+                            let outcome: PushOutcome
                             do {
-                                try cache.pushRemote().push(commit, toBranch: configuration.branch)
-                            } catch let rejected as PushRejected {
-                                if interruption?.endPush(keepDeferring: false) == true {
-                                    throw LockPoolError.interrupted
-                                }
-                                if rejected.isStaleTip { return .lost }
-                                var reason = rejected.reason
-                                if !rejected.serverMessages.isEmpty { reason += "\n" + rejected.serverMessages }
-                                throw LockPoolError.pushRefused(branch: configuration.branch, reason: reason)
+                                outcome = try push(commit, cache: cache)
                             } catch {
                                 if interruption?.endPush(keepDeferring: false) == true {
                                     throw LockPoolError.interrupted
                                 }
-                                let classified = RemoteFailure.classify(
-                                    error, uri: configuration.remoteURL, step: "push")
-                                if let transient = classified as? TransientError {
-                                    pending = commit
-                                    return .transient(transient.cause)
-                                }
-                                throw classified
+                                throw error
+                            }
+                            if outcome != .won, interruption?.endPush(keepDeferring: false) == true {
+                                throw LockPoolError.interrupted
+                            }
+                            switch outcome {
+                            case .won: break
+                            case .lost: return .lost
+                            case .transient(let cause):
+                                pending = commit
+                                return .transient(cause)
                             }
                             let interrupted = interruption?.endPush(keepDeferring: true) ?? false
                             try repository.setReference(cache.tipReference, to: commit, message: "lockpool: push")
@@ -170,7 +167,7 @@ public struct LockPoolClient: Sendable {
                 case .won(let commit, let locks, let counts, let interrupted):
                     if interrupted {
                         if [.acquire, .claim].contains(operation.kind) {
-                            try await compensate(
+                            await compensate(
                                 locks: locks, claim: commit, cache: cache, clock: clock, logger: logger)
                             throw LockPoolError.interrupted
                         }
@@ -229,6 +226,50 @@ public struct LockPoolClient: Sendable {
         }
     }
 
+    /// How a push ended when it did not fail for good.
+    enum PushOutcome: Equatable {
+        case won
+        /// The branch moved (SPEC §6.1).
+        case lost
+        /// A network failure (SPEC §6.4); the push may still have landed.
+        case transient(String)
+    }
+
+    /// Pushes `commit` to the branch and classifies the outcome (SPEC §6): a stale tip is a lost race, any other
+    /// refusal fails with the server's reason, a transient network failure is returned.
+    ///
+    /// - Throws: `LockPoolError.pushRefused`, or the classified permanent remote failure.
+    func push(_ commit: ObjectID, cache: LockRepositoryCache) throws -> PushOutcome {
+        do {
+            try cache.pushRemote().push(commit, toBranch: configuration.branch)
+            return .won
+        } catch let rejected as PushRejected {
+            if rejected.isStaleTip { return .lost }
+            var reason = rejected.reason
+            if !rejected.serverMessages.isEmpty { reason += "\n" + rejected.serverMessages }
+            throw LockPoolError.pushRefused(branch: configuration.branch, reason: reason)
+        } catch {
+            let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
+            if let transient = classified as? TransientError { return .transient(transient.cause) }
+            throw classified
+        }
+    }
+
+    /// Runs `attempt` on a fresh tip, under the cache's lock, until it returns true or `limit` passes; a failed
+    /// attempt counts as false (try again). For best-effort clean-up after an operation has ended.
+    private func retryBriefly<C: Clock<Duration>>(
+        for limit: Duration, cache: LockRepositoryCache, clock: C, logger: Logger,
+        _ attempt: (Repository, ObjectID) throws -> Bool
+    ) async {
+        let deadline = clock.now.advanced(by: limit)
+        while clock.now < deadline {
+            let done =
+                (try? cache.withLock { try attempt(cache.repository, try cache.fetchTip(logger: logger)) }) ?? false
+            if done { return }
+            try? await clock.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// What `operation` waits for in a fair queue; nil for operations that do not queue.
     static func demand(of operation: PoolOperation) -> QueueTicket.Demand? {
         switch operation {
@@ -250,29 +291,18 @@ public struct LockPoolClient: Sendable {
     private func leaveQueue<C: Clock<Duration>>(
         _ ticket: QueueTicket, cache: LockRepositoryCache, clock: C, logger: Logger
     ) async {
-        let pool = configuration.pool
-        let deadline = clock.now.advanced(by: .seconds(5))
-        while clock.now < deadline {
-            let done: Bool =
-                (try? cache.withLock { () throws -> Bool in
-                    let tip = try cache.fetchTip(logger: logger)
-                    let repository = cache.repository
-                    let path = "\(pool)/waiting/\(ticket.name)"
-                    guard try repository.entry(at: path, inTree: try repository.treeID(ofCommit: tip)) != nil else {
-                        return true
-                    }
-                    let message = CommitMessage(
-                        operation: .dequeue, pool: pool, lock: ticket.name, build: configuration.build,
-                        tool: configuration.tool)
-                    let commit = try makeCommit(repository, tip: tip, updates: [.remove(path: path)], message: message)
-                    do {
-                        try cache.pushRemote().push(commit, toBranch: configuration.branch)
-                    } catch let rejected as PushRejected where rejected.isStaleTip { return false }
-                    logger.debug("left the queue", metadata: ["ticket": "\(ticket.name)"])
-                    return true
-                }) ?? true
-            if done { return }
-            try? await clock.sleep(for: .milliseconds(50))
+        let path = "\(configuration.pool)/waiting/\(ticket.name)"
+        await retryBriefly(for: .seconds(5), cache: cache, clock: clock, logger: logger) { repository, tip in
+            guard try repository.entry(at: path, inTree: try repository.treeID(ofCommit: tip)) != nil else {
+                return true
+            }
+            let message = CommitMessage(
+                operation: .dequeue, pool: configuration.pool, lock: ticket.name, build: configuration.build,
+                tool: configuration.tool)
+            let commit = try makeCommit(repository, tip: tip, updates: [.remove(path: path)], message: message)
+            guard try push(commit, cache: cache) == .won else { return false }
+            logger.debug("left the queue", metadata: ["ticket": "\(ticket.name)"])
+            return true
         }
     }
 
@@ -328,31 +358,19 @@ public struct LockPoolClient: Sendable {
     /// spending at most 10 s.
     private func compensate<C: Clock<Duration>>(
         locks: [String], claim: ObjectID, cache: LockRepositoryCache, clock: C, logger: Logger
-    ) async throws {
-        let deadline = clock.now.advanced(by: .seconds(10))
-        while clock.now < deadline {
-            let done: Bool =
-                (try? cache.withLock { () throws -> Bool in
-                    let tip = try cache.fetchTip(logger: logger)
-                    let repository = cache.repository
-                    let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
-                    let held = locks.filter { snapshot.state(of: $0) == .claimed }
-                    guard !held.isEmpty else { return true }
-                    let decider = Decider(
-                        configuration: configuration, repository: repository, snapshot: snapshot, now: Date(),
-                        warn: { _ in })
-                    guard
-                        case .change(_, let updates, let message, _) = try decider.decide(
-                            .releaseSet(locks: held, fence: claim, remove: false))
-                    else { return true }
-                    let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
-                    do {
-                        try cache.pushRemote().push(commit, toBranch: configuration.branch)
-                    } catch let rejected as PushRejected where rejected.isStaleTip { return false }
-                    return true
-                }) ?? false
-            if done { return }
-            try? await clock.sleep(for: .milliseconds(100))
+    ) async {
+        await retryBriefly(for: .seconds(10), cache: cache, clock: clock, logger: logger) { repository, tip in
+            let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
+            let held = locks.filter { snapshot.state(of: $0) == .claimed }
+            guard !held.isEmpty else { return true }
+            let decider = Decider(
+                configuration: configuration, repository: repository, snapshot: snapshot, now: Date(), warn: { _ in })
+            guard
+                case .change(_, let updates, let message, _) = try decider.decide(
+                    .releaseSet(locks: held, fence: claim, remove: false))
+            else { return true }
+            let commit = try makeCommit(repository, tip: tip, updates: updates, message: message)
+            return try push(commit, cache: cache) == .won
         }
     }
 

@@ -204,13 +204,8 @@ public struct PoolStatistics: Sendable, Equatable {
         return holder.description
     }
 
-    /// `duration` in seconds.
-    public static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
     static func ratio(_ part: Duration, _ whole: Duration) -> Double? {
-        whole > .zero ? seconds(part) / seconds(whole) : nil
+        whole > .zero ? part.timeInterval / whole.timeInterval : nil
     }
 
     /// `end − start` to the millisecond (committer times are whole seconds), never negative.
@@ -336,7 +331,7 @@ extension PoolStatistics {
         locks.sort { Array($0.lock.utf8).lexicographicallyPrecedes(Array($1.lock.utf8)) }
 
         let window = Self.duration(from: since, to: until)
-        operations.perDay = window > .zero ? Double(operations.total) / (Self.seconds(window) / 86400) : 0
+        operations.perDay = window > .zero ? Double(operations.total) / (window.timeInterval / 86400) : 0
         let ranked = holderOrder.map { TopHolder(name: $0, claims: holders[$0]!.claims, holdTime: holders[$0]!.time) }
             .sorted {
                 if $0.claims != $1.claims { return $0.claims > $1.claims }

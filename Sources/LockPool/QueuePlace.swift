@@ -78,15 +78,10 @@ struct QueuePlace {
             ] + stale.map { .remove(path: "\(pool)/waiting/\($0.name)") }
         let commit = try client.makeCommit(repository, tip: tip, updates: updates, message: message, time: time)
         ticket = place
-        do {
-            try cache.pushRemote().push(commit, toBranch: configuration.branch)
-        } catch let rejected as PushRejected {
-            if rejected.isStaleTip { return .lost }
-            throw LockPoolError.pushRefused(branch: configuration.branch, reason: rejected.reason)
-        } catch {
-            let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
-            if let transient = classified as? TransientError { return .transient(transient.cause) }
-            throw classified
+        switch try client.push(commit, cache: cache) {
+        case .won: break
+        case .lost: return .lost
+        case .transient(let cause): return .transient(cause)
         }
         try repository.setReference(cache.tipReference, to: commit, message: "lockpool: queue")
         refreshAt = now + lifetime.timeInterval / 3

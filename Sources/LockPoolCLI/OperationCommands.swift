@@ -32,7 +32,7 @@ struct OperationReport: Encodable {
         operation = kind.rawValue
         version = result.version.hex
         committed = result.committed
-        waitedSeconds = Double(result.waited.components.seconds) + Double(result.waited.components.attoseconds) / 1e18
+        waitedSeconds = result.waited.timeInterval
         lostRaces = result.lostRaces
     }
 }

@@ -51,19 +51,14 @@ struct Session: Sendable {
     /// The pool configuration for `pool` and the Pushgateway its operations report to, if one is set.
     func operationSettings(pool: String) throws -> (PoolConfiguration, Pushgateway?) {
         let source = try source(pool: pool)
-        // The decoder has checked the URL.
-        let gateway = source.prometheusPushGateway.flatMap { try? PushgatewayAddress($0) }.map {
-            Pushgateway(address: $0)
-        }
-        return (try configuration(source: source, announce: nil), gateway)
+        return (try configuration(source: source, announce: nil), source.pushgateway)
     }
 
     /// Pushes the metrics of a finished operation; a failure is one warning line on stderr, never an error.
     func pushMetrics(_ metrics: OperationMetrics, to gateway: Pushgateway) async {
         logger.debug("pushing metrics", metadata: ["pushgateway": "\(gateway.address)"])
-        if let cause = await gateway.push(metrics.groups()) {
-            writeError("warning: could not push metrics to \(gateway.address): \(cause)\n")
-        }
+        let writeError = self.writeError
+        await gateway.push(metrics) { writeError($0 + "\n") }
     }
 
     private func configuration(source: Source, announce: (@Sendable (String) -> Void)?) throws -> PoolConfiguration {

@@ -44,10 +44,10 @@ struct PoolStatsReport: Encodable {
         pool = statistics.pool
         since = statistics.since
         until = statistics.until
-        windowSeconds = PoolStatistics.seconds(statistics.window)
+        windowSeconds = statistics.window.timeInterval
         utilisation = statistics.utilisation
-        claimedSeconds = PoolStatistics.seconds(statistics.claimedTime)
-        lockSeconds = PoolStatistics.seconds(statistics.lockTime)
+        claimedSeconds = statistics.claimedTime.timeInterval
+        lockSeconds = statistics.lockTime.timeInterval
         holds = HoldsReport(statistics.holds)
         waits = statistics.waits.map(WaitsReport.init)
         operations = OperationsReport(statistics.operations)
@@ -92,11 +92,11 @@ struct HoldsReport: Encodable {
 
     init(_ holds: PoolStatistics.Holds) {
         ended = holds.ended?.count ?? 0
-        p50Seconds = holds.ended.map { PoolStatistics.seconds($0.p50) }
-        p90Seconds = holds.ended.map { PoolStatistics.seconds($0.p90) }
-        maxSeconds = holds.ended.map { PoolStatistics.seconds($0.max) }
+        p50Seconds = holds.ended.map { $0.p50.timeInterval }
+        p90Seconds = holds.ended.map { $0.p90.timeInterval }
+        maxSeconds = holds.ended.map { $0.max.timeInterval }
         open = holds.open
-        oldestOpenSeconds = holds.oldestOpen.map(PoolStatistics.seconds)
+        oldestOpenSeconds = holds.oldestOpen.map(\.timeInterval)
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -124,9 +124,9 @@ struct WaitsReport: Encodable {
 
     init(_ waits: PoolStatistics.Percentiles) {
         recorded = waits.count
-        p50Seconds = PoolStatistics.seconds(waits.p50)
-        p90Seconds = PoolStatistics.seconds(waits.p90)
-        maxSeconds = PoolStatistics.seconds(waits.max)
+        p50Seconds = waits.p50.timeInterval
+        p90Seconds = waits.p90.timeInterval
+        maxSeconds = waits.max.timeInterval
     }
 }
 
@@ -169,8 +169,8 @@ struct LockStatsReport: Encodable {
         self.lock = lock.lock
         state = lock.state.rawValue
         utilisation = lock.utilisation
-        claimedSeconds = PoolStatistics.seconds(lock.claimedTime)
-        lockSeconds = PoolStatistics.seconds(lock.lockTime)
+        claimedSeconds = lock.claimedTime.timeInterval
+        lockSeconds = lock.lockTime.timeInterval
         claims = lock.claims
         holds = HoldsReport(lock.holds)
     }
@@ -201,7 +201,7 @@ struct TopHolderReport: Encodable {
     init(_ holder: PoolStatistics.TopHolder) {
         self.holder = holder.name
         claims = holder.claims
-        holdSeconds = PoolStatistics.seconds(holder.holdTime)
+        holdSeconds = holder.holdTime.timeInterval
     }
 }
 
@@ -354,5 +354,5 @@ struct StatsCommand: AsyncParsableCommand {
     static func exact(_ duration: Duration) -> String { duration.goDescription }
 
     /// A long duration, coarsely (`3h0m`, `7d0h`).
-    static func rough(_ duration: Duration) -> String { HumanTime.rough(PoolStatistics.seconds(duration)) }
+    static func rough(_ duration: Duration) -> String { HumanTime.rough(duration.timeInterval) }
 }

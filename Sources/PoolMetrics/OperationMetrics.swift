@@ -92,7 +92,7 @@ public struct OperationMetrics: Sendable, Equatable {
         ).record(executionTime)
         operationRegistry.makeGauge(
             descriptor: Self.descriptor(Name.waitTime, "Time the current operation spent waiting for a lock")
-        ).set(to: Double(waited.components.seconds) + Double(waited.components.attoseconds) / 1e18)
+        ).set(to: waited.timeInterval)
         operationRegistry.makeGauge(
             descriptor: Self.descriptor(Name.lostRaces, "Number of lost push races in the current operation")
         ).set(to: Double(lostRaces))

@@ -41,11 +41,17 @@ public struct Pushgateway: Sendable {
                 guard attempt.finish() else { return }
                 continuation.resume(returning: failure)
             }
-            let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+            let seconds = timeout.timeInterval
             let bound = timeout.goDescription
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { finish("no answer within \(bound)") }
             send(groups[...], session: session, attempt: attempt, finish: finish)
         }
+    }
+
+    /// Pushes the two groups of `metrics`; a failure becomes the one line `warning: could not push metrics to <url>:
+    /// <cause>` given to `warn`, never an error (SPEC §9).
+    public func push(_ metrics: OperationMetrics, warn: (String) -> Void) async {
+        if let cause = await push(metrics.groups()) { warn("warning: could not push metrics to \(address): \(cause)") }
     }
 
     /// Sends the first of `groups`, then the rest from its completion handler.
@@ -103,7 +109,7 @@ public struct Pushgateway: Sendable {
 
     private static func sessionConfiguration(_ timeout: Duration) -> URLSessionConfiguration {
         let configuration = URLSessionConfiguration.ephemeral
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let seconds = timeout.timeInterval
         configuration.timeoutIntervalForRequest = seconds
         configuration.timeoutIntervalForResource = seconds
         configuration.httpCookieStorage = nil

@@ -71,7 +71,7 @@ public enum StatisticsExposition {
 
         for stats in statistics {
             let pool = [("pool", stats.pool)]
-            window.samples.append((pool, PoolStatistics.seconds(stats.window)))
+            window.samples.append((pool, stats.window.timeInterval))
             windowStart.samples.append((pool, stats.since.timeIntervalSince1970))
             if let ratio = stats.utilisation { poolUtilisation.samples.append((pool, ratio)) }
             for lock in stats.locks {
@@ -83,7 +83,7 @@ public enum StatisticsExposition {
             }
             holds.samples.append((pool, Double(stats.holds.ended?.count ?? 0)))
             openHolds.samples.append((pool, Double(stats.holds.open)))
-            if let age = stats.holds.oldestOpen { oldestOpen.samples.append((pool, PoolStatistics.seconds(age))) }
+            if let age = stats.holds.oldestOpen { oldestOpen.samples.append((pool, age.timeInterval)) }
             if let waits = stats.waits { waitSeconds.samples += quantileSamples(waits, labels: pool) }
             waitsRecorded.samples.append((pool, Double(stats.waits?.count ?? 0)))
             perDay.samples.append((pool, stats.operations.perDay))
@@ -96,7 +96,7 @@ public enum StatisticsExposition {
             }
             for holder in stats.topHolders {
                 claims.samples.append((pool + [("holder", holder.name)], Double(holder.claims)))
-                holderHold.samples.append((pool + [("holder", holder.name)], PoolStatistics.seconds(holder.holdTime)))
+                holderHold.samples.append((pool + [("holder", holder.name)], holder.holdTime.timeInterval))
             }
         }
         return [
@@ -109,7 +109,7 @@ public enum StatisticsExposition {
         -> [(labels: [(String, String)], value: Double)]
     {
         zip(quantiles, [summary.p50, summary.p90, summary.max]).map { quantile, value in
-            (labels + [("quantile", quantile)], PoolStatistics.seconds(value))
+            (labels + [("quantile", quantile)], value.timeInterval)
         }
     }
 

@@ -32,7 +32,7 @@ public final class HTTPResponder: Sendable {
         try Data(Self.script.utf8).write(to: scriptURL)
         try Data(body.utf8).write(to: bodyURL)
         try Data().write(to: requestLogURL)
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        let seconds = delay.timeInterval
         server = try LoopbackServerProcess.start(
             name: "http responder", environment: ExternalTool.baseEnvironment(home: directory),
             startTimeout: .seconds(10)
