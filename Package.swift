@@ -22,7 +22,12 @@ let package = Package(
     targets: [
         .systemLibrary(
             name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
-        .target(name: "Git", dependencies: ["CLibgit2"], swiftSettings: upcoming),
+        // Defers the CA bundle parse of git_libgit2_init until an http(s) remote is used (see its header).
+        .target(name: "CGitSupport", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+        .target(name: "Git", dependencies: ["CLibgit2", "CGitSupport"], swiftSettings: upcoming),
+        // libcurl through dlopen: headers at build time (libcurl4-openssl-dev), the library only when a request is made.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+        .target(name: "HTTPClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .target(
             name: "LockPool",
             dependencies: [
@@ -32,11 +37,8 @@ let package = Package(
             swiftSettings: upcoming),
         .target(
             name: "PoolMetrics",
-            dependencies: ["LockPool", .product(name: "Prometheus", package: "swift-prometheus")],
-            swiftSettings: upcoming,
-            // The Pushgateway client is URLSession, in FoundationNetworking, which needs libcurl; a static Swift
-            // standard library (`make release`) does not bring it in by itself.
-            linkerSettings: [.linkedLibrary("curl", .when(platforms: [.linux]))]),
+            dependencies: ["LockPool", "HTTPClient", .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: upcoming),
         .target(
             name: "ConcourseResource",
             dependencies: ["LockPool", "PoolMetrics", .product(name: "Logging", package: "swift-log")],
@@ -44,7 +46,8 @@ let package = Package(
         .target(
             name: "LockPoolCLI",
             dependencies: [
-                "LockPool", "ConcourseResource", "PoolMetrics", "Git", .product(name: "Logging", package: "swift-log"),
+                "LockPool", "ConcourseResource", "PoolMetrics", "Git", "HTTPClient",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming),
@@ -56,6 +59,7 @@ let package = Package(
             name: "TestSupport", dependencies: [], path: "Tests/TestSupport",
             swiftSettings: upcoming),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: upcoming),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "TestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "LockPoolTests",
             dependencies: ["LockPool", "TestSupport", .product(name: "Logging", package: "swift-log")],

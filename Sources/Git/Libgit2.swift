@@ -1,3 +1,4 @@
+import CGitSupport
 import CLibgit2
 
 /// Process-wide libgit2 setup: runs `git_libgit2_init` once and is never shut down.
@@ -5,8 +6,25 @@ enum Libgit2 {
     /// Runs `git_libgit2_init` and the process-wide options exactly once.
     static func initializeOnce() { _ = initialized }
 
+    /// Parses the system's certificate authorities if `git_libgit2_init` deferred it, before the first use of `url`
+    /// when it is an http(s) URL (an http remote may redirect to https). Other transports never need them.
+    ///
+    /// - Throws: `GitError` when the bundle cannot be parsed (as `git_libgit2_init` would have failed to load it).
+    static func loadCertificates(before url: String) throws {
+        initializeOnce()
+        let scheme = url.prefix { $0 != ":" }.lowercased()
+        guard scheme == "http" || scheme == "https" else { return }
+        let status = lockpool_load_deferred_certificates()
+        guard status == 0 else {
+            throw GitError(
+                code: .generic, function: "mbedtls_x509_crt_parse_file",
+                message: "cannot load the system's certificate authorities (mbedTLS error \(status))")
+        }
+    }
+
     private static let initialized: Void = {
-        git_libgit2_init()
+        // The CA bundle parse (~6 ms with Debian's mbedTLS libgit2) waits for an http(s) remote: loadCertificates.
+        lockpool_git_init_deferring_certificates()
         // lockpool ignores the user's and the system's git configuration: an image's ~/.gitconfig changes nothing.
         for level in [
             GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA,
@@ -51,6 +69,13 @@ public struct Libgit2Version: Sendable, Comparable, CustomStringConvertible {
 
 /// Process-wide libgit2 settings: they apply to every remote this process talks to.
 public enum GlobalOptions {
+    /// Whether `git_libgit2_init`'s parse of the system's certificate authorities was deferred and has not run yet:
+    /// true in a process that has used no http(s) remote, with an mbedTLS libgit2 (Debian's).
+    public static var systemCertificatesPending: Bool {
+        Libgit2.initializeOnce()
+        return lockpool_deferred_certificates_state() == 1
+    }
+
     /// Trusts the certificate authorities in `file` (a PEM bundle) and/or `directory` (hashed certificates) for TLS
     /// connections to git servers, instead of the system's. Calls `git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS)`.
     ///
@@ -58,6 +83,8 @@ public enum GlobalOptions {
     public static func setCertificateLocations(file: String?, directory: String?) throws {
         Libgit2.initializeOnce()
         try check(lockpool_git_set_ssl_cert_locations(file, directory), "git_libgit2_opts")
+        // libgit2 freed the chain a deferred parse would have filled.
+        lockpool_forget_deferred_certificates()
     }
 
     /// Sets the HTTP `User-Agent` sent to git servers. Calls `git_libgit2_opts(GIT_OPT_SET_USER_AGENT)`.

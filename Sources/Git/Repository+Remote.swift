@@ -280,6 +280,7 @@ public final class Remote {
     ///   - options: credentials and secrets.
     /// - Throws: `GitError`.
     public init(repository: Repository, url: String, options: RemoteOptions) throws {
+        try Libgit2.loadCertificates(before: url)
         var raw: OpaquePointer?
         try check(
             git_remote_create_anonymous(&raw, repository.pointer, url), "git_remote_create_anonymous",

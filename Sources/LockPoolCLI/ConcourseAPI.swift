@@ -1,9 +1,6 @@
 import Foundation
+import HTTPClient
 import LockPool
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// Asks a Concourse server whether the build that holds a lock is still running (`GET /api/v1/builds/:id`, or
 /// `/api/v1/teams/:team/pipelines/:pipeline/jobs/:job/builds/:name` when the claim names no build id).
@@ -13,7 +10,7 @@ struct ConcourseAPI: Sendable {
     /// A bearer token (a secret), from `fly -t T status`'s `~/.flyrc` or a service account.
     let token: String?
     /// Bound on one request.
-    var requestTimeout: TimeInterval = 10
+    var requestTimeout: Duration = .seconds(10)
 
     /// The token was refused: liveness cannot be trusted for any lock, so the reaper stops before changing anything.
     struct Refused: Error, CustomStringConvertible {
@@ -60,18 +57,17 @@ struct ConcourseAPI: Sendable {
         guard let build, let path = path(of: build) else {
             return .unknown(reason: "the claim names no build")
         }
-        guard let url = URL(string: baseURL + path) else { return .unknown(reason: "cannot form the API URL") }
-        var request = URLRequest(url: url, timeoutInterval: requestTimeout)
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        let data: Data
-        let response: URLResponse
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        let response: HTTPResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            response = try await HTTPClient.send(
+                HTTPRequest(url: baseURL + path, headers: headers, timeout: requestTimeout))
         } catch {
-            return .unavailable(reason: "GET \(baseURL)\(path) failed: \(error.localizedDescription)")
+            return .unavailable(reason: "GET \(baseURL)\(path) failed: \(error)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let status = response.status
+        let data = Data(response.body)
         switch status {
         case 200:
             guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
