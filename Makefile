@@ -6,6 +6,8 @@
 #   make completions  bash, zsh and fish completion scripts for lockpool, in completions/
 #   make demo       release build, then examples/demo.sh against the real executables
 #   make bench      release build, then benchmarks/bench.py (issue 6's figures and targets), bench-results/bench.json
+#   make fuzz       libFuzzer targets in Fuzz/ (FUZZ_SECONDS each, default 60); see Fuzz/README.md
+#   make sanitize   unit tests under AddressSanitizer, then ThreadSanitizer (slow; not part of `make test`)
 #
 # SWIFT_FLAGS is passed to every swift invocation, e.g. SWIFT_FLAGS="--scratch-path .build-ci".
 # TEST_FLAGS is passed to `swift test` only, e.g. TEST_FLAGS="--filter EndToEndTests".
@@ -18,7 +20,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build lint test release completions demo bench install clean
+.PHONY: all build lint test release completions demo bench install clean fuzz fuzz-build sanitize
 
 all: build
 
@@ -67,3 +69,42 @@ install: release
 
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)
+
+# Fuzzing (issue 7): Fuzz/ is its own package, built with -sanitize=fuzzer,address. Each target runs for FUZZ_SECONDS
+# from a scratch corpus seeded with Fuzz/Corpus/<target>/ (regressions/ included); new inputs, crashes and the fuzzer's
+# log go to Fuzz/Findings/<target>/ (git-ignored). FUZZ_FLAGS is passed to every fuzzer, e.g. FUZZ_FLAGS="-jobs=2".
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
+FUZZ_TARGETS := fuzz-request-decoder fuzz-go-duration fuzz-commit-message
+FUZZ_SCRATCH ?= Fuzz/.build
+FUZZ_BUILD_FLAGS := --package-path Fuzz --scratch-path $(FUZZ_SCRATCH) -c debug \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+fuzz-build:
+	$(SWIFT) build $(FUZZ_BUILD_FLAGS)
+
+fuzz: fuzz-build
+	bin="$$($(SWIFT) build $(FUZZ_BUILD_FLAGS) --show-bin-path)"; status=0; \
+	for target in $(FUZZ_TARGETS); do \
+		name="$${target#fuzz-}"; found="Fuzz/Findings/$$name"; \
+		mkdir -p "$$found/corpus" "$$found/crashes"; \
+		echo "== $$target: $(FUZZ_SECONDS)s, new inputs in $$found/corpus, crashes in $$found/crashes"; \
+		"$$bin/$$target" -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix="$$found/crashes/" $(FUZZ_FLAGS) \
+			"$$found/corpus" "Fuzz/Corpus/$$name" 2>&1 | tee "$$found/log.txt"; \
+		[ "$${PIPESTATUS[0]}" -eq 0 ] || { echo "== $$target FAILED: see $$found/crashes"; status=1; }; \
+	done; exit $$status
+
+# The unit tests (not EndToEndTests) under AddressSanitizer, then ThreadSanitizer, each in its own scratch path. Slow:
+# a full debug build per sanitizer, and the tests run several times slower; not part of `make test`. TSan reads
+# suppressions from Fuzz/tsan-suppressions.txt (each one documented there).
+ASAN_SCRATCH ?= .build-asan
+TSAN_SCRATCH ?= .build-tsan
+ASAN_OPTIONS ?= detect_leaks=0
+TSAN_OPTIONS ?= suppressions=$(CURDIR)/Fuzz/tsan-suppressions.txt halt_on_error=1
+sanitize:
+	$(SWIFT) build --build-tests -c debug --sanitize=address --scratch-path $(ASAN_SCRATCH)
+	ASAN_OPTIONS="$(ASAN_OPTIONS)" $(SWIFT) test --skip-build -c debug --sanitize=address \
+		--scratch-path $(ASAN_SCRATCH) --skip EndToEndTests $(TEST_FLAGS)
+	$(SWIFT) build --build-tests -c debug --sanitize=thread --scratch-path $(TSAN_SCRATCH)
+	TSAN_OPTIONS="$(TSAN_OPTIONS)" $(SWIFT) test --skip-build -c debug --sanitize=thread \
+		--scratch-path $(TSAN_SCRATCH) --skip EndToEndTests $(TEST_FLAGS)

@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "out", targets: ["resource-out"]),
         .executable(name: "lockpool", targets: ["lockpool"]),
         .library(name: "LockPool", targets: ["LockPool"]),
+        // For the fuzz targets in Fuzz/ (a separate package can only use products): the request decoder.
+        .library(name: "ConcourseResource", targets: ["ConcourseResource"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -51,7 +53,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming),
-        .executableTarget(name: "lockpool", dependencies: ["LockPoolCLI"], swiftSettings: upcoming),
+        .executableTarget(
+            name: "lockpool",
+            dependencies: ["LockPoolCLI", "ConcourseResource", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
         .executableTarget(name: "resource-check", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
         .executableTarget(name: "resource-in", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
         .executableTarget(name: "resource-out", dependencies: ["ConcourseResource"], swiftSettings: upcoming),

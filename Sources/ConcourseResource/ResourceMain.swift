@@ -15,7 +15,8 @@ public enum ResourceMain {
     /// - Parameter arguments: argv, the program name first (`lockpool run-step` passes its own).
     public static func run(_ step: Step, arguments: [String] = CommandLine.arguments) async -> Int32 {
         let writeError: @Sendable (String) -> Void = { text in FileHandle.standardError.write(Data(text.utf8)) }
-        if step != .check && arguments.count < 2 {
+        // An empty `$1` names no directory (it would mean the working directory); it counts as missing.
+        if step != .check && (arguments.count < 2 || arguments[1].isEmpty) {
             writeError("usage: \(step.rawValue) <\(step == .in ? "destination" : "source")>\n")
             return 1
         }
@@ -32,7 +33,11 @@ public enum ResourceMain {
             exit(1)
         }
         defer { signalSources.forEach { $0.cancel() } }
-        let stdin = Array(FileHandle.standardInput.readDataToEndOfFile())
+        guard let stdin = readRequest() else {
+            let limit = "\(maximumRequestBytes >> 20) MiB"
+            printer.line("error: invalid payload (stdin is larger than \(limit); expected one JSON object)")
+            return 1
+        }
         let context = ResourceContext(
             arguments: arguments, environment: ProcessInfo.processInfo.environment, stdin: stdin,
             writeError: writeError, interruption: interruption, logger: logger,
@@ -52,6 +57,21 @@ public enum ResourceMain {
             context.printer.line("error: \(redact(String(describing: error), secrets))")
             return 1
         }
+    }
+
+    /// The largest request read from stdin. Real requests are a few kilobytes (a private key and `known_hosts` text
+    /// included); reading more would only let a runaway producer exhaust memory.
+    static let maximumRequestBytes = 16 << 20
+
+    /// Reads stdin to end of file, or `nil` as soon as it holds more than ``maximumRequestBytes``: the rest is never
+    /// read, so memory stays bounded and the step fails at once. A read error ends the input.
+    private static func readRequest() -> [UInt8]? {
+        var bytes: [UInt8] = []
+        while let chunk = try? FileHandle.standardInput.read(upToCount: 1 << 16), !chunk.isEmpty {
+            bytes.append(contentsOf: chunk)
+            if bytes.count > maximumRequestBytes { return nil }
+        }
+        return bytes
     }
 
     /// libgit2 1.5's ssh transport reads `~/.ssh/known_hosts` and fails when `HOME` is unset (as in some resource

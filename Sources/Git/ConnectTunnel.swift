@@ -4,7 +4,9 @@ import Glibc
 import Synchronization
 
 /// Where ssh and git:// connections go through an HTTP CONNECT proxy (the `https_tunnel` source key).
-public struct ConnectTunnel: Sendable, CustomStringConvertible {
+///
+/// The proxy password never prints: `description`, `debugDescription` and `customMirror` hide it, even from `dump`.
+public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var proxyHost: String
     public var proxyPort: Int
     public var proxyUser: String?
@@ -24,6 +26,19 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "ConnectTunnel(\(proxyHost):\(proxyPort))" }
+    /// The proxy without its credentials, and whether they are set.
+    public var debugDescription: String {
+        "ConnectTunnel(\(proxyHost):\(proxyPort)\(proxyUser == nil ? "" : ", user: \(proxyUser ?? ""), password: ****"))"
+    }
+    /// A mirror that shows no secret, for `dump`.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "proxyHost": proxyHost, "proxyPort": proxyPort, "proxyUser": proxyUser as Any,
+                "proxyPassword": proxyPassword == nil ? "nil" : "****",
+            ])
+    }
 
     /// Routes every plain TCP connection libgit2 opens in this process (ssh and git:// transports) through the
     /// proxy. Calls `git_stream_register(GIT_STREAM_STANDARD)`; no child process (`proxytunnel`) is started.
@@ -114,6 +129,11 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible {
                 return 0
             }
             let proxy = "\(tunnel.proxyHost):\(tunnel.proxyPort)"
+            // The target goes into the CONNECT request line: no byte of it may end the line or add a header.
+            guard !"\(host):\(port)".unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) else {
+                git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "invalid host name for the https_tunnel proxy")
+                return -1
+            }
             let fd = openSocket(host: tunnel.proxyHost, port: tunnel.proxyPort)
             guard fd >= 0 else {
                 git_error_set_str(
@@ -144,8 +164,11 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible {
             let parts = statusLine.split(separator: " ", maxSplits: 2)
             guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), parts[1].hasPrefix("2") else {
                 Glibc.close(fd)
-                let shown =
-                    statusLine.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "no reply"
+                // The proxy's own words are shown, never the credentials sent to it (a proxy may echo them).
+                let token = Data("\(tunnel.proxyUser ?? ""):\(tunnel.proxyPassword ?? "")".utf8).base64EncodedString()
+                let shown = redact(
+                    statusLine.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "no reply",
+                    [tunnel.proxyPassword ?? "", tunnel.proxyUser == nil ? "" : token])
                 git_error_set_str(
                     Int32(GIT_ERROR_NET.rawValue),
                     "https_tunnel proxy \(proxy) refused the tunnel: HTTP return code: \(shown)")

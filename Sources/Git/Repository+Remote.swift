@@ -2,7 +2,9 @@ import CLibgit2
 import Glibc
 
 /// How to reach a remote: credentials, certificate and host key policy, proxy, headers, and the secrets to redact.
-public struct RemoteOptions: Sendable {
+///
+/// Header values and secrets never print: `description`, `debugDescription` and `customMirror` hide them.
+public struct RemoteOptions: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The credential to offer when the remote asks for one; offered once.
     public var credentials: Credentials?
     /// Extra HTTP headers (`Name: value`) for http(s) remotes.
@@ -40,6 +42,20 @@ public struct RemoteOptions: Sendable {
     }
 
     var allSecrets: [String] { secrets + (credentials?.secrets ?? []) + (proxyCredentials?.secrets ?? []) }
+
+    /// The settings without any secret: header names only, the proxy without userinfo, and counts.
+    public var description: String {
+        let headerNames = customHeaders.map { String($0.prefix { $0 != ":" }) }
+        return "RemoteOptions(credentials: \(credentials.map(\.kindDescription) ?? "none"), "
+            + "headers: \(headerNames), secrets: \(secrets.isEmpty ? "none" : "****"), "
+            + "acceptsInvalidCertificates: \(acceptsInvalidCertificates), "
+            + "hostKeyCheck: \(hostKeyCheck == nil ? "none" : "set"), proxy: \(proxyURL ?? "auto"), "
+            + "proxyCredentials: \(proxyCredentials == nil ? "none" : "****"))"
+    }
+    /// The same as `description`.
+    public var debugDescription: String { description }
+    /// A mirror that shows no secret, for `dump`.
+    public var customMirror: Mirror { Mirror(self, children: ["summary": description]) }
 
     var redirectOption: git_remote_redirect_t {
         switch followRedirects {
@@ -265,7 +281,7 @@ func withStringArray<Result>(_ strings: [String], _ body: (UnsafeMutablePointer<
 ///
 /// Not `Sendable`. Creating a remote is not free in libgit2 1.5 (each `git_remote_create_anonymous` leaks a little
 /// inside its URL-rewriting regex), so a waiting loop keeps one `Remote` instead of creating one per poll.
-public final class Remote {
+public final class Remote: CustomStringConvertible, CustomReflectable {
     let pointer: OpaquePointer  // owned
     /// Keeps the repository alive: a `git_remote` must not outlive it.
     public let repository: Repository
@@ -292,6 +308,11 @@ public final class Remote {
     }
 
     deinit { git_remote_free(pointer) }
+
+    /// The URL (without userinfo) and the options, without secrets.
+    public var description: String { "Remote(\(url), \(options))" }
+    /// A mirror that shows no secret, for `dump`.
+    public var customMirror: Mirror { Mirror(self, children: ["url": url, "options": options.description]) }
 
     /// Brings `branch` into the repository and points `localReference` at its tip.
     ///

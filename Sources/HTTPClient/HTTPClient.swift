@@ -101,7 +101,8 @@ public enum HTTPClient {
             let message = withUnsafeBytes(of: response.message) { bytes in
                 String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
             }
-            throw HTTPError(kind: .init(rawValue: failure.rawValue), message: message)
+            let secrets = Self.credentialValues(request.headers) + Self.userinfo(of: request.url)
+            throw HTTPError(kind: .init(rawValue: failure.rawValue), message: Self.scrubbed(message, secrets: secrets))
         }
         let body = response.body.map { Array(UnsafeBufferPointer(start: $0, count: response.body_length)) } ?? []
         return HTTPResponse(status: response.status, body: body)
@@ -116,6 +117,46 @@ public enum HTTPClient {
             }
         }
         return try result.get()
+    }
+
+    /// `message` with every header value and userinfo of the request, and the userinfo of any URL in it (libcurl
+    /// may name a proxy from `http_proxy`, credentials included), replaced by `****`.
+    static func scrubbed(_ message: String, secrets: [String]) -> String {
+        var text = message
+        for secret in secrets where secret.count >= 3 { text = text.replacing(secret, with: "****") }
+        var result = ""
+        var rest = Substring(text)
+        while let separator = rest.firstRange(of: "://") {
+            result += rest[..<separator.upperBound]
+            rest = rest[separator.upperBound...]
+            let authority = rest.prefix { !"/?# \t\n'\"".contains($0) }
+            if let at = authority.lastIndex(of: "@") {
+                result += "****"
+                rest = rest[at...]
+            }
+        }
+        return result + rest
+    }
+
+    /// The values of headers that carry credentials (`Authorization`, tokens, keys, cookies), whole and without the
+    /// scheme word (`Bearer`, `Basic`).
+    static func credentialValues(_ headers: [(name: String, value: String)]) -> [String] {
+        headers.filter { header in
+            let name = header.name.lowercased()
+            return ["auth", "token", "key", "cookie", "secret", "password"].contains { name.contains($0) }
+        }.flatMap { header in
+            [header.value] + (header.value.split(separator: " ").last.map { [String($0)] } ?? [])
+        }
+    }
+
+    /// The userinfo of `url` and its password part, when it has any.
+    static func userinfo(of url: String) -> [String] {
+        guard let separator = url.firstRange(of: "://") else { return [] }
+        let authority = url[separator.upperBound...].prefix { !"/?#".contains($0) }
+        guard let at = authority.lastIndex(of: "@") else { return [] }
+        let userinfo = authority[..<at]
+        let password = userinfo.firstIndex(of: ":").map { userinfo[userinfo.index(after: $0)...] }
+        return [String(userinfo)] + (password.map { [String($0)] } ?? [])
     }
 
     /// Calls `body` with NUL-terminated copies of `strings`, valid for the call.

@@ -52,6 +52,9 @@ public struct LockPoolClient: Sendable {
         var lastReason = "no attempt finished"
         var warned = Set<String>()
         var holdersTip: ObjectID?
+        // A damaged cache is rebuilt once per operation (SPEC §4.4); the commit pushed in the step that met it.
+        var rebuiltCache = false
+        var pushedInStep: ObjectID?
         // The fair queue (`configuration.fair`) for acquire and claim: this waiter's place in it.
         var queue = configuration.fair ? Self.demand(of: operation).map { QueuePlace(client: self, demand: $0) } : nil
 
@@ -65,6 +68,7 @@ public struct LockPoolClient: Sendable {
                 let wantStatus = waitStart == nil || nextStatus.map { clock.now >= $0 } ?? false
                 let elapsed = waitStart.map { start.duration(to: clock.now) - start.duration(to: $0) } ?? .zero
                 let step: Step
+                pushedInStep = nil
                 do {
                     step = try cache.withLock { () throws -> Step in
                         let tip = try cache.fetchTip(logger: logger)
@@ -73,7 +77,8 @@ public struct LockPoolClient: Sendable {
                         if let sent = pending {
                             pending = nil
                             let locks = locksChanged(by: sent, in: repository)
-                            if try repository.isSameOrDescendant(tip, of: sent), !locks.isEmpty {
+                            // Empty too when the commit is gone with a rebuilt cache and the fetch did not bring it.
+                            if !locks.isEmpty, try repository.isSameOrDescendant(tip, of: sent) {
                                 logger.debug("push with unknown outcome had won", metadata: ["commit": "\(sent)"])
                                 let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
                                 return .won(
@@ -131,6 +136,7 @@ public struct LockPoolClient: Sendable {
                                 repository, tip: tip, updates: updates, message: message, time: now)
                             logger.debug("pushing", metadata: ["commit": "\(commit)", "lock.names": "\(locks)"])
                             interruption?.beginPush()
+                            pushedInStep = commit
                             let outcome: PushOutcome
                             do {
                                 outcome = try push(commit, cache: cache)
@@ -159,6 +165,13 @@ public struct LockPoolClient: Sendable {
                     }
                 } catch let transient as TransientError {
                     step = .transient(transient.cause)
+                } catch let error as GitError where !rebuiltCache && LockRepositoryCache.isCorruption(error) {
+                    // Objects the fetch did not need were damaged. Start again on a rebuilt cache; a push made in
+                    // this step is judged by the next fetch, as one with an unknown outcome.
+                    rebuiltCache = true
+                    try cache.rebuild(cause: error, logger: logger)
+                    if let pushedInStep { pending = pushedInStep }
+                    continue
                 } catch let error as GitError {
                     throw LockPoolError.gitFailed(operation: "work on the lock repository", underlying: error)
                 }
@@ -245,14 +258,22 @@ public struct LockPoolClient: Sendable {
             return .won
         } catch let rejected as PushRejected {
             if rejected.isStaleTip { return .lost }
-            var reason = rejected.reason
-            if !rejected.serverMessages.isEmpty { reason += "\n" + rejected.serverMessages }
-            throw LockPoolError.pushRefused(branch: configuration.branch, reason: reason)
+            throw LockPoolError.pushRefused(
+                branch: configuration.branch,
+                reason: Self.refusalReason(rejected.reason, serverMessages: rejected.serverMessages))
         } catch {
             let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
             if let transient = classified as? TransientError { return .transient(transient.cause) }
             throw classified
         }
+    }
+
+    /// The reason of a refused push on one line, so that a failure still ends with one `error:` line (SPEC §3): the
+    /// server's reason, then what it printed (`remote: …` lines, e.g. a hook's explanation) in parentheses.
+    static func refusalReason(_ reason: String, serverMessages: String) -> String {
+        let lines = serverMessages.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && $0 != "remote:" }
+        return lines.isEmpty ? reason : "\(reason) (\(lines.joined(separator: "; ")))"
     }
 
     /// Runs `attempt` on a fresh tip, under the cache's lock, until it returns true or `limit` passes; a failed
@@ -402,12 +423,17 @@ extension LockPoolClient {
             root: configuration.cacheRoot, remoteURL: configuration.remoteURL, pushURL: configuration.pushURL,
             branch: configuration.branch, options: configuration.remoteOptions)
         var failures = 0
+        var rebuiltCache = false
         while true {
             do {
                 return try cache.withLock {
                     let tip = try cache.fetchTip(logger: logger)
                     return try body(cache, tip)
                 }
+            } catch let error as GitError where !rebuiltCache && LockRepositoryCache.isCorruption(error) {
+                // Objects the fetch did not need were damaged: read again from a rebuilt cache (SPEC §4.4).
+                rebuiltCache = true
+                try cache.rebuild(cause: error, logger: logger)
             } catch let transient as TransientError {
                 failures += 1
                 if failures >= Self.networkAttempts { throw LockPoolError.network(cause: transient.cause) }

@@ -98,12 +98,28 @@ public final class LockRepositoryCache {
             do {
                 return try fetchOnce()
             } catch let error as GitError where Self.isCorruption(error) {
-                logger.debug("rebuilding unusable cache", metadata: ["cause": "\(error)"])
-                try? FileManager.default.removeItem(atPath: path)
-                do { repository = try Self.openOrCreate(path) } catch let error as GitError {
-                    throw LockPoolError.gitFailed(operation: "rebuild the cache at \(path)", underlying: error)
+                try rebuild(cause: error, logger: logger)
+                do { return try fetchOnce() } catch let error as GitError {
+                    throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
                 }
-                return try fetchOnce()
+            }
+        }
+    }
+
+    /// Deletes the cache repository and creates it empty again; the next fetch fills it.
+    ///
+    /// For a cache found unusable (SPEC §4.4): damaged objects, a corrupt reference, or a stale `*.lock` file left by
+    /// a process killed during git work. Holds the advisory lock, so no other process is using the cache.
+    ///
+    /// - Throws: `LockPoolError.gitFailed` when the cache cannot be created again.
+    public func rebuild(cause: GitError, logger: Logger) throws {
+        try withLock {
+            logger.debug("rebuilding unusable cache", metadata: ["cause": "\(cause)"])
+            cachedRemote = nil
+            cachedPushRemote = nil
+            try? FileManager.default.removeItem(atPath: path)
+            do { repository = try Self.openOrCreate(path) } catch let error as GitError {
+                throw LockPoolError.gitFailed(operation: "rebuild the cache at \(path)", underlying: error)
             }
         }
     }
@@ -125,10 +141,14 @@ public final class LockRepositoryCache {
         return remote
     }
 
+    /// One fetch; a `GitError` showing a damaged cache is thrown as is (for `fetchTip` to rebuild), any other
+    /// failure classified.
     private func fetchOnce() throws -> ObjectID {
         let tip: ObjectID?
         do {
             tip = try remote().fetch(branch: branch, into: tipReference)
+        } catch let error as GitError where Self.isCorruption(error) {
+            throw error
         } catch {
             throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
         }
@@ -136,9 +156,12 @@ public final class LockRepositoryCache {
         return tip
     }
 
-    static func isCorruption(_ error: GitError) -> Bool {
-        [.odb, .zlib, .indexer].contains(error.errorClass) || error.code == .mismatch
+    /// Whether `error`, raised by git work on the cache, shows the cache is unusable. A `*.lock` file that stops a
+    /// write (`.locked`) is stale: the advisory lock is held during all git work, so its writer was killed.
+    public static func isCorruption(_ error: GitError) -> Bool {
+        [.odb, .zlib, .indexer].contains(error.errorClass) || error.code == .mismatch || error.code == .locked
             || (error.errorClass == .reference && error.code != .notFound)
+            || (error.errorClass == .os && error.message.hasPrefix("failed to lock file"))
     }
 }
 

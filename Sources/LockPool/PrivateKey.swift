@@ -26,22 +26,30 @@ public enum PrivateKey {
     public static func prepare(_ text: String, passphrase: String?) throws(Problem) -> String {
         let key =
             text.replacingOccurrences(of: "\r\n", with: "\n").trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
-        guard let begin = key.range(of: "-----BEGIN "), let end = key.range(of: "-----END ") else {
+        guard let begin = key.range(of: "-----BEGIN "),
+            let end = key.range(of: "-----END ", range: begin.upperBound..<key.endIndex)
+        else {
             throw .unusable("not a PEM or OpenSSH private key (no BEGIN/END lines)")
         }
-        let label = key[begin.upperBound...].prefix { $0 != "-" }
+        // The label ends at the dashes or the line's end: a BEGIN line without its dashes must not pull the key's
+        // body into the message below.
+        let label = key[begin.upperBound...].prefix { $0 != "-" && $0 != "\n" }
         let encrypted: Bool
         switch label {
         case "OPENSSH PRIVATE KEY":
-            let body = key[key[begin.upperBound...].firstIndex(of: "\n")!..<end.lowerBound]
-                .filter { !$0.isWhitespace }
+            guard let lineEnd = key[begin.upperBound...].firstIndex(of: "\n"), lineEnd <= end.lowerBound else {
+                throw .unusable("the OpenSSH key has no body")
+            }
+            let body = key[lineEnd..<end.lowerBound].filter { !$0.isWhitespace }
             guard let data = Data(base64Encoded: String(body)) else { throw .unusable("the OpenSSH key is not base64") }
             encrypted = try openSSHCipher(Array(data)) != "none"
         case "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY":
             encrypted = key.contains("Proc-Type: 4,ENCRYPTED")
         case "PRIVATE KEY": encrypted = false
         case "ENCRYPTED PRIVATE KEY": encrypted = true
-        default: throw .unusable("unsupported key type \"\(label)\"")
+        default:
+            let isLabel = label.count <= 40 && label.allSatisfy { ("A"..."Z").contains($0) || $0 == " " || $0.isNumber }
+            throw .unusable(isLabel ? "unsupported key type \"\(label)\"" : "the BEGIN line names no key type")
         }
         if encrypted && (passphrase ?? "").isEmpty { throw .passphraseMissing }
         return key

@@ -19,7 +19,17 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
         if let schemeEnd = uri.range(of: "://") {
             let scheme = uri[..<schemeEnd.lowerBound]
             let rest = uri[schemeEnd.upperBound...]
-            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+            var authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+            // `https://user:pa/ss@host/…`: a password with an unencoded `/` would otherwise leave the whole
+            // userinfo in the URL that is printed and given to libgit2. A `:` followed by anything but a port
+            // before the first `/`, and an `@` after it, mark such a password.
+            if scheme == "http" || scheme == "https", !rest.hasPrefix("["), !rest[..<authorityEnd].contains("@"),
+                let colon = rest[..<authorityEnd].firstIndex(of: ":"),
+                !rest[rest.index(after: colon)..<authorityEnd].allSatisfy(\.isNumber),
+                let at = rest[authorityEnd...].firstIndex(of: "@")
+            {
+                authorityEnd = rest[at...].firstIndex(of: "/") ?? rest.endIndex
+            }
             let authority = rest[..<authorityEnd]
             if let at = authority.lastIndex(of: "@") {
                 let userinfo = authority[..<at]

@@ -12,6 +12,33 @@ struct ConcourseAPI: Sendable {
     /// Bound on one request.
     var requestTimeout: Duration = .seconds(10)
 
+    /// `baseURL` without userinfo: what messages, the reap report and Reap-* trailers show.
+    var shownURL: String {
+        guard let separator = baseURL.range(of: "://") else { return baseURL }
+        let rest = baseURL[separator.upperBound...]
+        let authorityEnd = rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return baseURL }
+        return String(baseURL[..<separator.upperBound]) + String(rest[rest.index(after: at)...])
+    }
+
+    /// The secrets of this client: the token and any userinfo in `baseURL`, for redaction.
+    var secrets: [String] {
+        var found = [token].compactMap { $0 }.filter { !$0.isEmpty }
+        if let separator = baseURL.range(of: "://") {
+            let rest = baseURL[separator.upperBound...]
+            let authority = rest[..<(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)]
+            if let at = authority.lastIndex(of: "@") {
+                let userinfo = authority[..<at]
+                found.append(String(userinfo))
+                if let colon = userinfo.firstIndex(of: ":") {
+                    let password = String(userinfo[userinfo.index(after: colon)...])
+                    found += [password, password.removingPercentEncoding ?? password].filter { !$0.isEmpty }
+                }
+            }
+        }
+        return found
+    }
+
     /// The token was refused: liveness cannot be trusted for any lock, so the reaper stops before changing anything.
     struct Refused: Error, CustomStringConvertible {
         let url: String
@@ -64,7 +91,7 @@ struct ConcourseAPI: Sendable {
             response = try await HTTPClient.send(
                 HTTPRequest(url: baseURL + path, headers: headers, timeout: requestTimeout))
         } catch {
-            return .unavailable(reason: "GET \(baseURL)\(path) failed: \(error)")
+            return .unavailable(reason: "GET \(shownURL)\(path) failed: \(error)")
         }
         let status = response.status
         let data = Data(response.body)
@@ -72,15 +99,17 @@ struct ConcourseAPI: Sendable {
         case 200:
             guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 let buildStatus = object["status"] as? String
-            else { return .unavailable(reason: "GET \(baseURL)\(path): the answer names no build status") }
+            else { return .unavailable(reason: "GET \(shownURL)\(path): the answer names no build status") }
             switch buildStatus {
             case "pending", "started": return .running(status: buildStatus)
             case "succeeded", "failed", "errored", "aborted": return .finished(status: buildStatus)
-            default: return .unavailable(reason: "unknown build status '\(buildStatus)'")
+            default:
+                let shown = buildStatus.count > 40 ? buildStatus.prefix(40) + "…" : Substring(buildStatus)
+                return .unavailable(reason: "unknown build status \(NameRule.jsonQuoted(String(shown)))")
             }
         case 404: return .unknown(reason: "the build is not known to Concourse (HTTP 404)")
-        case 401, 403: throw Refused(url: baseURL, status: status)
-        default: return .unavailable(reason: "GET \(baseURL)\(path) answered HTTP \(status)")
+        case 401, 403: throw Refused(url: shownURL, status: status)
+        default: return .unavailable(reason: "GET \(shownURL)\(path) answered HTTP \(status)")
         }
     }
 }

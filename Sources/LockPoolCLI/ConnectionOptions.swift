@@ -120,6 +120,22 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
         if let tunnel = httpsTunnel, Self.hostAndPort(tunnel) == nil {
             throw ValidationError("--https-tunnel expects host:port, got '\(tunnel)'")
         }
+        // argv is visible to every local user (`ps`, /proc/PID/cmdline): secrets come from files or the environment.
+        if let repo, !Session.userinfoSecrets(repo).isEmpty {
+            throw ValidationError(
+                "--repo must not carry a password (argv is visible to every user); "
+                    + "use --username with --password-file, LOCKPOOL_REPO or the --source file")
+        }
+        for entry in gitConfig {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            let name = parts.first.map { $0.lowercased() } ?? ""
+            let value = parts.count > 1 ? String(parts[1]) : ""
+            if name == "http.extraheader" || (name == "http.proxy" && !Session.userinfoSecrets(value).isEmpty) {
+                throw ValidationError(
+                    "--git-config \(parts.first ?? "") must not be given on the command line (argv is visible to "
+                        + "every user); put it in git_config of the --source file")
+            }
+        }
         if let gateway = pushgateway, (try? PushgatewayAddress(gateway))?.hasCredentials == true {
             throw ValidationError(
                 "--pushgateway must not carry credentials (argv is visible to every user); "

@@ -53,7 +53,17 @@ struct ReapCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let session = Session(options: options)
+        // The token file is read again below, where an unreadable file fails; here it only joins the redaction.
+        let tokenFromFile = concourseTokenFile.flatMap { FileManager.default.contents(atPath: $0) }.map {
+            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let shownAPI = (concourseURL ?? environment["LOCKPOOL_CONCOURSE_URL"]).map {
+            ConcourseAPI(baseURL: $0, token: nil)
+        }
+        let session = Session(
+            options: options,
+            additionalSecrets: [concourseToken, tokenFromFile].compactMap { $0 } + (shownAPI?.secrets ?? []))
         try await session.run {
             let environment = session.environment
             var token = concourseToken ?? environment["LOCKPOOL_CONCOURSE_TOKEN"]
@@ -66,7 +76,7 @@ struct ReapCommand: AsyncParsableCommand {
             let api = (concourseURL ?? environment["LOCKPOOL_CONCOURSE_URL"]).map {
                 ConcourseAPI(baseURL: $0, token: token)
             }
-            let secrets = [token].compactMap { $0 }
+            let secrets = (api?.secrets ?? []) + [token].compactMap { $0 } + session.additionalSecrets
             let now = Date()
             let reaper = Reaper(staleAfter: staleAfter.duration, now: now)
             var reports: [ReapReport] = []

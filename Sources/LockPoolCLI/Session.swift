@@ -13,12 +13,18 @@ struct Session: Sendable {
     let terminal: Terminal
     let logger: Logger
     let writeError: @Sendable (String) -> Void
+    /// Secrets the subcommand read itself (a Concourse token file), redacted like the source's.
+    let additionalSecrets: [String]
 
     /// The `Lock-Tool` trailer of commits made by the CLI.
     static var tool: String { "lockpool \(LockPoolVersion.current) (cli)" }
 
-    init(options: ConnectionOptions, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    init(
+        options: ConnectionOptions, environment: [String: String] = ProcessInfo.processInfo.environment,
+        additionalSecrets: [String] = []
+    ) {
         self.options = options
+        self.additionalSecrets = additionalSecrets.filter { !$0.isEmpty }
         self.environment = environment.filter { !$0.value.isEmpty }
         terminal = Terminal.current(environment: self.environment)
         writeError = { FileHandle.standardError.write(Data($0.utf8)) }
@@ -58,7 +64,10 @@ struct Session: Sendable {
     func pushMetrics(_ metrics: OperationMetrics, to gateway: Pushgateway) async {
         logger.debug("pushing metrics", metadata: ["pushgateway": "\(gateway.address)"])
         let writeError = self.writeError
-        await gateway.push(metrics) { writeError($0 + "\n") }
+        // The gateway's answer is part of the warning: it could echo the credentials sent to it.
+        let secrets = secrets()
+        let address = gateway.address
+        await gateway.push(metrics) { writeError(redact(address.redacting($0), secrets) + "\n") }
     }
 
     private func configuration(source: Source, announce: (@Sendable (String) -> Void)?) throws -> PoolConfiguration {
@@ -81,17 +90,73 @@ struct Session: Sendable {
             ?? UserConfiguration.value(key, environment: environment)
     }
 
-    /// The secrets of the resolved settings, for redaction (best effort: settings that do not resolve hold none
-    /// that could have been used).
+    /// The secrets of the resolved settings, for redaction. When the settings do not resolve (a validation error),
+    /// the secret values of the environment and of the `--source` and password files are still collected, so that
+    /// no message can echo one.
     func secrets() -> [String] {
         var secrets = (try? options.resolvedSource(pool: "x", environment: environment).0.secrets) ?? []
         for name in [
-            "LOCKPOOL_PASSWORD", "LOCKPOOL_PRIVATE_KEY_PASSPHRASE", "LOCKPOOL_HTTPS_TUNNEL_PASSWORD",
-            "LOCKPOOL_CONCOURSE_TOKEN",
+            "LOCKPOOL_PASSWORD", "LOCKPOOL_PRIVATE_KEY", "LOCKPOOL_PRIVATE_KEY_PASSPHRASE",
+            "LOCKPOOL_HTTPS_TUNNEL_PASSWORD", "LOCKPOOL_CONCOURSE_TOKEN",
         ] {
             if let value = environment[name] { secrets.append(value) }
         }
-        return secrets
+        for name in ["LOCKPOOL_REPO", "LOCKPOOL_PUSHGATEWAY", "LOCKPOOL_CONCOURSE_URL"] {
+            if let value = environment[name] { secrets += Self.userinfoSecrets(value) }
+        }
+        if let path = options.passwordFile, let data = FileManager.default.contents(atPath: path) {
+            secrets.append(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines))
+        }
+        if let path = options.source ?? environment["LOCKPOOL_SOURCE"],
+            let data = FileManager.default.contents(atPath: path),
+            let parsed = try? JSONSerialization.jsonObject(with: data)
+        {
+            secrets += Self.secretValues(in: parsed)
+        }
+        return (secrets + additionalSecrets).filter { !$0.isEmpty }
+    }
+
+    /// The values under secret keys anywhere in a parsed `--source` file, and the userinfo of every URL in it.
+    static func secretValues(in value: Any, key: String = "") -> [String] {
+        let secretKeys: Set<String> = ["private_key", "private_key_passphrase", "password", "proxy_password", "secret"]
+        switch value {
+        case let object as [String: Any]:
+            // A git_config entry's value is a secret for the keys that carry one.
+            let name = (object["name"] as? String)?.lowercased()
+            let secretEntry = name == "http.extraheader" || name == "http.proxy"
+            return object.flatMap {
+                secretValues(in: $0.value, key: secretEntry && $0.key == "value" ? "secret" : $0.key)
+            }
+        case let array as [Any]:
+            return array.flatMap { secretValues(in: $0, key: key) }
+        case let text as String:
+            var found = userinfoSecrets(text)
+            if secretKeys.contains(key) {
+                found.append(text)
+                // An http.extraHeader value: the part after the header name, and its last word (the token).
+                if let colon = text.firstIndex(of: ":") {
+                    let rest = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    found += [rest, rest.split(separator: " ").last.map(String.init) ?? ""]
+                }
+            }
+            return found.filter { $0.count >= 3 }
+        default:
+            return []
+        }
+    }
+
+    /// The userinfo of a URL (`scheme://user:password@host…`, or `user:password@host` without a scheme), and its
+    /// password part as written and percent-decoded.
+    static func userinfoSecrets(_ url: String) -> [String] {
+        let start = url.range(of: "://")?.upperBound ?? url.startIndex
+        let rest = url[start...]
+        let authority = rest[..<(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)]
+        guard let at = authority.lastIndex(of: "@") else { return [] }
+        let userinfo = authority[..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return [] }
+        let password = String(userinfo[userinfo.index(after: colon)...])
+        guard !password.isEmpty else { return [] }
+        return [String(userinfo), password, password.removingPercentEncoding ?? password]
     }
 
     /// Runs `body`, turning its errors into a message on stderr and the exit status of `ExitStatus`.

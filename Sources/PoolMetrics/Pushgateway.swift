@@ -60,6 +60,9 @@ public struct Pushgateway: Sendable {
     /// Pushes the two groups of `metrics`; a failure becomes the one line `warning: could not push metrics to <url>:
     /// <cause>` given to `warn`, never an error (SPEC §9).
     public func push(_ metrics: OperationMetrics, warn: (String) -> Void) async {
-        if let cause = await push(metrics.groups()) { warn("warning: could not push metrics to \(address): \(cause)") }
+        // The cause may quote the gateway's answer, which can echo the request and its credentials.
+        if let cause = await push(metrics.groups()) {
+            warn(address.redacting("warning: could not push metrics to \(address): \(cause)"))
+        }
     }
 }

@@ -81,6 +81,24 @@ public struct PushgatewayAddress: Sendable, Equatable, CustomStringConvertible, 
         return "Basic " + Data("\(user):\(password ?? "")".utf8).base64EncodedString()
     }
 
+    /// `text` with the credentials replaced by `****`: the password (as given and percent-encoded), and the
+    /// `Authorization` token, for a message that could echo them (the gateway's answer).
+    public func redacting(_ text: String) -> String {
+        guard let user else { return text }
+        var secrets: [String] = []
+        if let authorization { secrets.append(String(authorization.dropFirst("Basic ".count))) }
+        if let password, !password.isEmpty {
+            secrets.append(password)
+            if let encoded = password.addingPercentEncoding(withAllowedCharacters: .urlUserAllowed) {
+                secrets.append(encoded)
+            }
+            secrets.append("\(user):\(password)")
+        }
+        var result = text
+        for secret in secrets where !secret.isEmpty { result = result.replacingOccurrences(of: secret, with: "****") }
+        return result
+    }
+
     /// The URL without userinfo.
     public var description: String { url }
     /// The URL without userinfo, and whether credentials are set.

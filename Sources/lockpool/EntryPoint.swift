@@ -1,6 +1,18 @@
+import ConcourseResource
+import Foundation
 import LockPoolCLI
+import Logging
 
-/// `lockpool`: parses argv and runs the subcommand.
+/// `lockpool`: parses argv and runs the subcommand. Installed also as `/opt/resource/check`, `in` and `out` (links to
+/// this one binary, see `assets/stage.sh`): called by one of those names, it is that resource step, exactly as the
+/// separate `check`, `in` and `out` executables are.
 @main enum EntryPoint {
-    static func main() async { await LockPoolCommand.main() }
+    static func main() async {
+        let name = CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+        if let step = ResourceMain.Step(rawValue: name) {
+            LoggingSystem.bootstrap(StreamLogHandler.standardError)
+            exit(await ResourceMain.run(step))
+        }
+        await LockPoolCommand.main()
+    }
 }

@@ -45,6 +45,7 @@ struct PlantedSecretTests {
         var ssh = try ResourceHarness(
             scratch: scratch, repository: repository, pool: "envs", uri: sshd.url(for: repository))
         ssh.environment["HOME"] = home.path
+        ssh.environment["LOCKPOOL_LOG_LEVEL"] = "debug"
         let tunnel: JSONValue = [
             "proxy_host": "127.0.0.1", "proxy_port": .integer(proxy.port), "proxy_user": "tunneluser",
             "proxy_password": .string(proxyPassword),
@@ -94,6 +95,7 @@ struct PlantedSecretTests {
         let webURI = https.url(for: repository).replacingOccurrences(of: "127.0.0.1", with: "localhost")
         var web = try ResourceHarness(scratch: scratch, repository: repository, pool: "envs", uri: webURI)
         web.environment["HOME"] = home.path
+        web.environment["LOCKPOOL_LOG_LEVEL"] = "debug"
         let webSource: [String: JSONValue] = [
             "username": "ci-bot", "password": .string(password),
             "git_config": [
@@ -145,6 +147,82 @@ struct PlantedSecretTests {
             }
         }
         #expect(haystacks.count > 10, "the search looked at too little: \(haystacks.map(\.place))")
+    }
+
+    /// Failure paths of the resource steps over https, at debug log level: a Pushgateway with userinfo answering 500
+    /// with a body echoing its password, and one refusing connections; a push refused by a pre-receive hook that
+    /// prints the secrets; a TLS failure; an unreachable remote whose URI carries a password.
+    @Test(.enabled(if: serversAvailable && HTTPResponder.isAvailable)) func resourceFailuresNeverLeak() throws {
+        let scratch = try Scratch(label: "planted-secrets-failures")
+        let home = try scratch.directory("home")
+        let repository = try LockRepository.create(
+            in: scratch, pools: ["envs": ["env-1": .unclaimed("one\n"), "env-2": .unclaimed("two\n")]])
+        var scan = SecretScan()
+        let password = "failPLANTED-http-42aa"
+        let headerToken = "failPLANTED-hdr-1d7e"
+        let gatewayPassword = "failPLANTED-gw-93c1"
+        scan.plant("password", password)
+        scan.plant("http.extraHeader token", headerToken)
+        scan.plant("Pushgateway password", gatewayPassword)
+        let https = try HTTPSGitServer(scratch: scratch, user: "ci-bot", password: password)
+        let webURI = https.url(for: repository).replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        var web = try ResourceHarness(scratch: scratch, repository: repository, pool: "envs", uri: webURI)
+        web.environment["HOME"] = home.path
+        web.environment["LOCKPOOL_LOG_LEVEL"] = "debug"
+        let failing = try HTTPResponder(scratch: scratch, status: 500, body: "denied metrics:\(gatewayPassword)\n")
+        let source: [String: JSONValue] = [
+            "username": "ci-bot", "password": .string(password),
+            "git_config": [
+                ["name": "http.sslCAInfo", "value": .string(https.caCertificatePath ?? "")],
+                ["name": "http.extraHeader", "value": .string("X-Token: Bearer \(headerToken)")],
+            ],
+            "prometheus_push_gateway": .string(
+                failing.url.replacingOccurrences(of: "http://", with: "http://metrics:\(gatewayPassword)@")),
+        ]
+        let acquired = try web.out(["acquire": true, "timeout": "20s"], source: source)
+        scan.record("out with a failing Pushgateway", acquired)
+        #expect(acquired.status == 0, "\(acquired)")
+        #expect(acquired.stderr.contains("warning"), "\(acquired)")
+        let closedPort = try GitDaemon.freePort()
+        var refusedGateway = source
+        refusedGateway["prometheus_push_gateway"] = .string("metrics:\(gatewayPassword)@127.0.0.1:\(closedPort)")
+        try web.stepDirectory("lock", lock: try acquired.response().lockName)
+        let released = try web.out(["release": "lock", "timeout": "20s"], source: refusedGateway)
+        scan.record("out with a refused Pushgateway", released)
+        #expect(released.status == 0, "\(released)")
+
+        let hook = repository.url.appendingPathComponent("hooks/pre-receive")
+        try "#!/bin/sh\necho \"denied: password \(password) and token \(headerToken)\" >&2\nexit 1\n".write(
+            to: hook, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: hook.path)
+        let refusedPush = try web.out(["acquire": true, "timeout": "10s"], source: source)
+        try FileManager.default.removeItem(at: hook)
+        scan.record("out refused by a hook", refusedPush)
+        #expect(refusedPush.status == 1, "\(refusedPush)")
+
+        var noCA = source
+        noCA["git_config"] = [["name": "http.extraHeader", "value": .string("X-Token: Bearer \(headerToken)")]]
+        let tls = try web.check(version: nil, source: noCA)
+        scan.record("check with an untrusted certificate", tls)
+        #expect(tls.status == 1, "\(tls)")
+
+        let uriPassword = "failPLANTED-uri-5f0b"
+        scan.plant("password in an unreachable URI", uriPassword)
+        var unreachable = source
+        unreachable["uri"] = .string("https://ci-bot:\(uriPassword)@localhost:\(closedPort)/git/origin.git")
+        unreachable["password"] = nil
+        let unreachableCheck = try web.check(version: nil, source: unreachable)
+        scan.record("check of an unreachable remote", unreachableCheck)
+        #expect(unreachableCheck.status == 1, "\(unreachableCheck)")
+
+        try scan.addRepository(repository)
+        for directory in [home, web.executables.temporaryDirectory] {
+            scan.addFiles(below: directory)
+            scan.addGitDirectories(below: directory)
+            let unsafe = SecretScan.unsafePermissions(below: directory)
+            #expect(unsafe.isEmpty, "files writable by others or private files readable by others: \(unsafe)")
+        }
+        for leak in scan.leaks() { Issue.record("\(leak)") }
     }
 
     /// Every file below `directory` (names and contents), including git's object files inflated by path name only.

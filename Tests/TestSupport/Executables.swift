@@ -144,14 +144,27 @@ public struct Executables: Sendable {
     }
 
     /// The environment of a run: `environment` plus `PATH` and `TMPDIR` when it does not name them.
+    ///
+    /// With `LOCKPOOL_CLEAN_ENV=1` in the test's environment (`make test-staged`), a run gets what a Concourse container
+    /// gives: `HOME` an empty directory and `PATH` a directory with no `git` (nor anything else), unless the test
+    /// names them.
     public func environment(for environment: [String: String]) -> [String: String] {
         var result = environment
+        if Self.cleanEnvironment {
+            let empty = temporaryDirectory.deletingLastPathComponent().appendingPathComponent("clean-env-empty")
+            try? FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+            if result["HOME"] == nil { result["HOME"] = empty.path }
+            if result["PATH"] == nil { result["PATH"] = empty.path }
+        }
         if result["PATH"] == nil {
             result["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         }
         if result["TMPDIR"] == nil { result["TMPDIR"] = temporaryDirectory.path }
         return result
     }
+
+    /// Whether runs get a container's clean environment (`LOCKPOOL_CLEAN_ENV=1`).
+    public static var cleanEnvironment: Bool { ProcessInfo.processInfo.environment["LOCKPOOL_CLEAN_ENV"] == "1" }
 
     /// Runs `executable` to completion.
     ///

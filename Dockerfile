@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# lockpool's Concourse resource image: /opt/resource/{check,in,out} and /usr/local/bin/lockpool.
+#
+#   docker build -t registry.example.com/lockpool:0.1.0 .
+#   docker push registry.example.com/lockpool:0.1.0
+#
+# The build stage is the official Swift image of the toolchain lockpool is developed with, on Debian 12, so the
+# libgit2 it links (1.5.1) is the one the runtime stage installs. The runtime stage carries no Swift runtime (the
+# standard library and Foundation are linked statically), no git, no ssh and no shell tools lockpool would need.
+ARG SWIFT_IMAGE=swift:6.3.1-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+FROM ${SWIFT_IMAGE} AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgit2-dev libcurl4-openssl-dev pkg-config make binutils \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies first, so that a source change does not fetch them again.
+COPY Package.swift ./
+RUN mkdir -p Sources Tests && swift package resolve || true
+COPY . .
+# The same script stages the layout for the end-to-end tests (make stage DESTDIR=…): what is tested is what ships.
+RUN make stage DESTDIR=/staging
+
+FROM ${RUNTIME_IMAGE}
+# libgit2-1.5: the git library (with mbedTLS, libssh2, zlib); ca-certificates: https remotes;
+# libcurl4: loaded only when a step pushes metrics to a Pushgateway or the reaper asks the Concourse API.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgit2-1.5 ca-certificates libcurl4 \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives /usr/share/doc/*/changelog* /usr/share/man
+COPY --from=build /staging/ /
+# Concourse runs /opt/resource/check, in and out itself; the entry point is for `docker run … lockpool status`.
+ENTRYPOINT ["/usr/local/bin/lockpool"]

@@ -1,0 +1,1 @@
+../../Fuzz/Sources/ResourceInvariants/RequestDecoderInvariants.swift

@@ -1,0 +1,1 @@
+../../Fuzz/Sources/LockPoolInvariants/GoDurationInvariants.swift
