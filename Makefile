@@ -6,6 +6,7 @@
 #   make completions  bash, zsh and fish completion scripts for lockpool, in completions/
 #   make demo       release build, then examples/demo.sh against the real executables
 #   make bench      release build, then benchmarks/bench.py (issue 6's figures and targets), bench-results/bench.json
+#   make stage DESTDIR=dir  release build, then the image's layout in dir (assets/stage.sh, as the Dockerfile does)
 #   make fuzz       libFuzzer targets in Fuzz/ (FUZZ_SECONDS each, default 60); see Fuzz/README.md
 #   make sanitize   unit tests under AddressSanitizer, then ThreadSanitizer (slow; not part of `make test`)
 #
@@ -20,7 +21,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build lint test release completions demo bench install clean fuzz fuzz-build sanitize
+.PHONY: all build lint test release completions demo bench install stage clean fuzz fuzz-build sanitize
 
 all: build
 
@@ -66,6 +67,13 @@ bench: release
 DESTDIR ?= /opt/resource
 install: release
 	assets/install.sh "$(DESTDIR)" "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+
+# Stages the image's layout into DESTDIR with assets/stage.sh (the Dockerfile runs the same): DESTDIR/usr/local/bin/lockpool
+# and DESTDIR/opt/resource/{check,in,out}, links to it. DESTDIR must be given: make stage DESTDIR=/tmp/image
+stage:
+	@[ "$(origin DESTDIR)" != "file" ] || { echo "usage: make stage DESTDIR=<directory>" >&2; exit 64; }
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product lockpool
+	assets/stage.sh "$(DESTDIR)" "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)
