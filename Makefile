@@ -2,6 +2,7 @@
 #
 #   make build      debug build of every product
 #   make test       build the tests, then run them (fails when any test fails)
+#   make test-staged  the resource end-to-end suites against assets/stage.sh's layout, clean environment (in `test`)
 #   make release    release build of check, in, out (what /opt/resource gets; see assets/README.md) and lockpool
 #   make completions  bash, zsh and fish completion scripts for lockpool, in completions/
 #   make demo       release build, then examples/demo.sh against the real executables
@@ -21,7 +22,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build lint test release completions demo bench install stage clean fuzz fuzz-build sanitize
+.PHONY: all build lint test test-staged release completions demo bench install stage clean fuzz fuzz-build sanitize
 
 all: build
 
@@ -37,6 +38,20 @@ test: lint
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --skip EndToEndTests $(SWIFT_FLAGS) $(TEST_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --filter EndToEndTests $(SWIFT_FLAGS) $(TEST_FLAGS)
+	$(MAKE) test-staged
+
+# The resource end-to-end suites again, against the image's layout staged by assets/stage.sh (check/in/out are links
+# to one lockpool binary) and in a container's environment: empty HOME, TMPDIR set, no git (nothing) on PATH. CI stages
+# the debug build `make test` just made (a release build would double CI's build time); `make stage` + this target
+# with STAGE_BIN=<release bin dir> runs the same against the release binary.
+STAGE_DIR ?= $(CURDIR)/.build-stage
+STAGE_BIN ?= $$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
+STAGED_SUITES ?= OutTests|InTests|CheckTests|MultiLockTests|StartupTests|BadInputCorpusTests
+test-staged:
+	rm -rf "$(STAGE_DIR)"
+	assets/stage.sh "$(STAGE_DIR)" "$(STAGE_BIN)"
+	LOCKPOOL_BIN_DIR="$(STAGE_DIR)/opt/resource" LOCKPOOL_CLEAN_ENV=1 $(SWIFT) test --skip-build --parallel \
+		--num-workers $(JOBS) --filter "$(STAGED_SUITES)" $(SWIFT_FLAGS)
 
 release:
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product check

@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Tests only: the example pipelines are YAML.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -79,6 +81,10 @@ let package = Package(
         .testTarget(
             name: "LockPoolCLITests",
             dependencies: ["LockPoolCLI", "LockPool", "TestSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "ExampleTests",
+            dependencies: ["ConcourseResource", "LockPoolCLI", .product(name: "Yams", package: "Yams")],
             swiftSettings: upcoming),
         .testTarget(
             name: "EndToEndTests",

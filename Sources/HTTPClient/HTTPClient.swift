@@ -1,5 +1,5 @@
 import CCurl
-import Dispatch
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -108,11 +108,13 @@ public enum HTTPClient {
         return HTTPResponse(status: response.status, body: body)
     }
 
-    /// Sends `request` from a Dispatch thread, so a slow server never holds a thread of the cooperative pool.
+    /// Sends `request` from a thread of its own, so a slow server never holds a thread of the cooperative pool, and
+    /// a busy process never delays the request: Dispatch's global queue has one thread per core, which other blocking
+    /// work can occupy while the request's timeout is already running.
     public static func send(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
         let result = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<HTTPResponse, HTTPError>, Never>) in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 continuation.resume(returning: Result { () throws(HTTPError) in try perform(request) })
             }
         }

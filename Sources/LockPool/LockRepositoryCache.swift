@@ -156,10 +156,15 @@ public final class LockRepositoryCache {
         return tip
     }
 
+    /// `GIT_ERROR_OBJECT` (a loose object that does not parse); `Git` names no member for it and `LockPool` does not
+    /// import `CLibgit2`.
+    static let objectClass = GitError.Class(rawValue: 11)
+
     /// Whether `error`, raised by git work on the cache, shows the cache is unusable. A `*.lock` file that stops a
     /// write (`.locked`) is stale: the advisory lock is held during all git work, so its writer was killed.
     public static func isCorruption(_ error: GitError) -> Bool {
-        [.odb, .zlib, .indexer].contains(error.errorClass) || error.code == .mismatch || error.code == .locked
+        [.odb, .zlib, .indexer, objectClass].contains(error.errorClass) || error.code == .mismatch
+            || error.code == .locked
             || (error.errorClass == .reference && error.code != .notFound)
             || (error.errorClass == .os && error.message.hasPrefix("failed to lock file"))
     }

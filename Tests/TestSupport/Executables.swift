@@ -227,8 +227,15 @@ public struct Executables: Sendable {
 }
 
 extension Executables {
-    /// The path of the built `lockpool` CLI, next to the resource executables.
-    public var lockpoolURL: URL { binDirectory.appendingPathComponent("lockpool") }
+    /// The path of the built `lockpool` CLI: next to the resource executables, or in a staged image layout
+    /// (`make stage`, `LOCKPOOL_BIN_DIR=<stage>/opt/resource`) at `<stage>/usr/local/bin/lockpool`.
+    public var lockpoolURL: URL {
+        let sibling = binDirectory.appendingPathComponent("lockpool")
+        let staged = binDirectory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("usr/local/bin/lockpool")
+        return !FileManager.default.fileExists(atPath: sibling.path)
+            && FileManager.default.fileExists(atPath: staged.path) ? staged : sibling
+    }
 
     /// Runs `lockpool` with `arguments` to completion.
     ///
