@@ -129,7 +129,9 @@ import Yams
         for file in Self.pipelineFiles {
             let pipeline = try Self.load(file)
             for (_, value) in pipeline.puts { params.formUnion((value as? [String: Any]).map { Array($0.keys) } ?? []) }
-            for (_, source) in pipeline.sources { sourceKeys.formUnion((source as? [String: Any]).map { Array($0.keys) } ?? []) }
+            for (_, source) in pipeline.sources {
+                sourceKeys.formUnion((source as? [String: Any]).map { Array($0.keys) } ?? [])
+            }
             subcommands.formUnion(pipeline.lockpoolCommands.compactMap(\.first))
         }
         #expect(params.isSuperset(of: ["acquire", "release", "claim", "add", "remove", "update", "check", "count"]))
