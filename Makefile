@@ -7,6 +7,7 @@
 #   make completions  bash, zsh and fish completion scripts for lockpool, in completions/
 #   make demo       release build, then examples/demo.sh against the real executables
 #   make bench      release build, then benchmarks/bench.py (issue 6's figures and targets), bench-results/bench.json
+#   make stress     the full 16 × 50 stress run over git daemon (about 6 minutes)
 #   make stage DESTDIR=dir  release build, then the image's layout in dir (assets/stage.sh, as the Dockerfile does)
 #   make fuzz       libFuzzer targets in Fuzz/ (FUZZ_SECONDS each, default 60); see Fuzz/README.md
 #   make sanitize   unit tests under AddressSanitizer, then ThreadSanitizer (slow; not part of `make test`)
@@ -22,7 +23,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build lint test test-staged release completions demo bench install stage clean fuzz fuzz-build sanitize
+.PHONY: all build lint test test-staged stress release completions demo bench install stage clean fuzz fuzz-build sanitize
 
 all: build
 
@@ -82,6 +83,12 @@ bench: release
 DESTDIR ?= /opt/resource
 install: release
 	assets/install.sh "$(DESTDIR)" "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+
+# Issue 7's full stress run: every one of the 16 workers does all 50 cycles (about 6 minutes on 2 cores; `make test` runs
+# the same test with a 40-second budget). LOCKPOOL_STRESS_SEED=<seed> replays a run's sequences.
+stress:
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	LOCKPOOL_STRESS_BUDGET=0 $(SWIFT) test --skip-build --filter StressTests $(SWIFT_FLAGS)
 
 # Stages the image's layout into DESTDIR with assets/stage.sh (the Dockerfile runs the same): DESTDIR/usr/local/bin/lockpool
 # and DESTDIR/opt/resource/{check,in,out}, links to it. DESTDIR must be given: make stage DESTDIR=/tmp/image

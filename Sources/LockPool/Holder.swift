@@ -55,12 +55,13 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
         }
         if let url = build.url {
             if let named = jobBuild(fromURL: url) {
-                build.team = named.team
-                build.pipeline = named.pipeline
-                build.job = named.job
-                build.name = named.name
-                return Holder(
-                    description: "\(named.team!)/\(named.pipeline!)/\(named.job!) build \(named.name!)", build: build)
+                // The URL fills in what the trailers leave out; a part the trailers name wins, as with the subject.
+                let team = build.team ?? named.team!
+                let pipeline = build.pipeline ?? named.pipeline!
+                let job = build.job ?? named.job!
+                let name = build.name ?? named.name!
+                (build.team, build.pipeline, build.job, build.name) = (team, pipeline, job, name)
+                return Holder(description: "\(team)/\(pipeline)/\(job) build \(name)", build: build)
             }
             return Holder(description: url, build: build)
         }
