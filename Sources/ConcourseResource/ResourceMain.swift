@@ -65,11 +65,17 @@ public enum ResourceMain {
 
     /// Reads stdin to end of file, or `nil` as soon as it holds more than ``maximumRequestBytes``: the rest is never
     /// read, so memory stays bounded and the step fails at once. A read error ends the input.
+    /// Reads stdin with `read(2)` into one growing buffer, refusing before it passes `maximumRequestBytes`, so a
+    /// runaway producer costs at most that much memory (plus one growth step), not its whole output.
     private static func readRequest() -> [UInt8]? {
         var bytes: [UInt8] = []
-        while let chunk = try? FileHandle.standardInput.read(upToCount: 1 << 16), !chunk.isEmpty {
-            bytes.append(contentsOf: chunk)
-            if bytes.count > maximumRequestBytes { return nil }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            guard bytes.count + count <= maximumRequestBytes else { return nil }
+            bytes.append(contentsOf: chunk[..<count])
         }
         return bytes
     }
