@@ -139,7 +139,7 @@ struct PlantedSecretTests {
         let log = try repository.git.result(["log", "--all", "-p", "--format=%H%n%B"], in: repository.url)
         haystacks.append(("lock repository log", String(decoding: log.stdout, as: UTF8.self)))
         for directory in [destination, home, ssh.executables.temporaryDirectory, web.executables.temporaryDirectory] {
-            haystacks += try Self.filesBelow(directory)
+            haystacks += SecretScan.filesBelow(directory)
         }
         for (what, value) in planted.values {
             for (place, text) in haystacks where text.contains(value) {
@@ -223,22 +223,5 @@ struct PlantedSecretTests {
             #expect(unsafe.isEmpty, "files writable by others or private files readable by others: \(unsafe)")
         }
         for leak in scan.leaks() { Issue.record("\(leak)") }
-    }
-
-    /// Every file below `directory` (names and contents), including git's object files inflated by path name only.
-    static func filesBelow(_ directory: URL) throws -> [(place: String, text: String)] {
-        var result: [(String, String)] = []
-        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else {
-            return result
-        }
-        for case let url as URL in walker {
-            result.append(("file name \(url.path)", url.path))
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                let data = FileManager.default.contents(atPath: url.path)
-            else { continue }
-            result.append(("file \(url.path)", String(decoding: data, as: UTF8.self)))
-        }
-        return result
     }
 }

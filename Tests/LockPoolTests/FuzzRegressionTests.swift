@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Replays the inputs the fuzz targets found (Fuzz/Corpus/<target>/regressions/) and the seed corpora through the
@@ -19,17 +20,5 @@ import Testing
     @Test func corporaAreFound() {
         #expect(!fuzzCorpus("go-duration").isEmpty)
         #expect(!fuzzCorpus("commit-message").isEmpty)
-    }
-}
-
-/// The files of Fuzz/Corpus/<target>/ and its regressions/, by path, in name order.
-private func fuzzCorpus(_ target: String) -> [String] {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fuzz/Corpus/\(target)")
-    return [root, root.appendingPathComponent("regressions")].flatMap { directory in
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.filter { !$0.hasPrefix(".") && $0 != "regressions" }.sorted().map {
-            directory.appendingPathComponent($0).path
-        }
     }
 }
