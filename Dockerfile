@@ -15,9 +15,6 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libgit2-dev libcurl4-openssl-dev pkg-config make binutils \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies first, so that a source change does not fetch them again.
-COPY Package.swift ./
-RUN mkdir -p Sources Tests && swift package resolve || true
 COPY . .
 # The same script stages the layout for the end-to-end tests (make stage DESTDIR=…): what is tested is what ships.
 RUN make stage DESTDIR=/staging
