@@ -26,8 +26,16 @@ public struct Pushgateway: Sendable {
     /// - Returns: nil when every group was accepted (any 2xx answer), else why not: the connection failure, the
     ///   status and the start of the answer, or that `timeout` passed.
     public func push(_ groups: [MetricGroup]) async -> String? {
-        // Requests run on a Dispatch thread (HTTPClient.send), so the bound holds even while every thread of the
-        // cooperative pool is busy; each request gets what is left of the one deadline.
+        // The whole push, both requests and the deadline between them, runs on a thread of its own and resumes the
+        // caller once: a busy cooperative pool (every thread blocked elsewhere) can delay when the result is seen, but
+        // never eats into the bound between the two requests.
+        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: pushBlocking(groups)) }
+        }
+    }
+
+    /// `push(_:)` on the calling thread.
+    func pushBlocking(_ groups: [MetricGroup]) -> String? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         for group in groups {
@@ -39,11 +47,11 @@ public struct Pushgateway: Sendable {
             ]
             if let authorization = address.authorization { headers.append(("Authorization", authorization)) }
             let request = HTTPRequest(
-                method: "PUT", url: address.url + path, headers: headers, body: group.body,
-                timeout: left, maxResponse: 200)
+                method: "PUT", url: address.url + path, headers: headers, body: group.body, timeout: left,
+                maxResponse: 200)
             let response: HTTPResponse
             do {
-                response = try await HTTPClient.send(request)
+                response = try HTTPClient.perform(request)
             } catch {
                 return error.kind == .timedOut ? "no answer within \(timeout.goDescription)" : error.description
             }
