@@ -57,7 +57,7 @@ let package = Package(
             swiftSettings: upcoming),
         .executableTarget(
             name: "lockpool",
-            dependencies: ["LockPoolCLI", "ConcourseResource", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LockPoolCLI", "ConcourseResource"],
             swiftSettings: upcoming),
         .executableTarget(name: "resource-check", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
         .executableTarget(name: "resource-in", dependencies: ["ConcourseResource"], swiftSettings: upcoming),

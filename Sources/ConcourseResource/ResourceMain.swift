@@ -9,6 +9,13 @@ public enum ResourceMain {
     /// Which executable is running.
     public enum Step: String, Sendable { case check, `in`, out }
 
+    /// The whole process for `step`: logs go to stderr, then `run(step)`, then exit with its status. What the
+    /// `check`, `in` and `out` executables do, and `lockpool` when it is called by one of those names.
+    public static func main(_ step: Step) async -> Never {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        exit(await run(step))
+    }
+
     /// Runs `step` in this process: reads stdin, writes one JSON document to stdout on success, logs to stderr,
     /// and returns the exit status (0 or 1).
     ///

@@ -108,17 +108,19 @@ public enum HTTPClient {
         return HTTPResponse(status: response.status, body: body)
     }
 
-    /// Sends `request` from a thread of its own, so a slow server never holds a thread of the cooperative pool, and
-    /// a busy process never delays the request: Dispatch's global queue has one thread per core, which other blocking
-    /// work can occupy while the request's timeout is already running.
+    /// Sends `request` from a thread of its own (`onOwnThread`).
     public static func send(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<HTTPResponse, HTTPError>, Never>) in
-            Thread.detachNewThread {
-                continuation.resume(returning: Result { () throws(HTTPError) in try perform(request) })
-            }
+        try await onOwnThread { Result { () throws(HTTPError) in try perform(request) } }.get()
+    }
+
+    /// Runs blocking `work` on a new thread and resumes the caller once with its result: a slow server never holds a
+    /// thread of the cooperative pool, and a busy pool (every thread blocked elsewhere) can delay only when the
+    /// result is seen, never the work or the timeouts inside it. Dispatch's global queue has one thread per core,
+    /// which other blocking work can occupy.
+    public static func onOwnThread<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: work()) }
         }
-        return try result.get()
     }
 
     /// `message` with every header value and userinfo of the request, and the userinfo of any URL in it (libcurl

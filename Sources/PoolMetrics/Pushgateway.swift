@@ -26,12 +26,8 @@ public struct Pushgateway: Sendable {
     /// - Returns: nil when every group was accepted (any 2xx answer), else why not: the connection failure, the
     ///   status and the start of the answer, or that `timeout` passed.
     public func push(_ groups: [MetricGroup]) async -> String? {
-        // The whole push, both requests and the deadline between them, runs on a thread of its own and resumes the
-        // caller once: a busy cooperative pool (every thread blocked elsewhere) can delay when the result is seen, but
-        // never eats into the bound between the two requests.
-        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            Thread.detachNewThread { continuation.resume(returning: pushBlocking(groups)) }
-        }
+        // Both requests and the deadline between them run on one thread, which resumes the caller once.
+        await HTTPClient.onOwnThread { pushBlocking(groups) }
     }
 
     /// `push(_:)` on the calling thread.

@@ -1,7 +1,6 @@
 import ConcourseResource
 import Foundation
 import LockPoolCLI
-import Logging
 
 /// `lockpool`: parses argv and runs the subcommand. Installed also as `/opt/resource/check`, `in` and `out` (links to
 /// this one binary, see `assets/stage.sh`): called by one of those names, it is that resource step, exactly as the
@@ -9,10 +8,7 @@ import Logging
 @main enum EntryPoint {
     static func main() async {
         let name = CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
-        if let step = ResourceMain.Step(rawValue: name) {
-            LoggingSystem.bootstrap(StreamLogHandler.standardError)
-            exit(await ResourceMain.run(step))
-        }
+        if let step = ResourceMain.Step(rawValue: name) { await ResourceMain.main(step) }
         await LockPoolCommand.main()
     }
 }

@@ -1,6 +1,3 @@
 import ConcourseResource
-import Foundation
-import Logging
 
-LoggingSystem.bootstrap(StreamLogHandler.standardError)
-exit(await ResourceMain.run(.`in`))
+await ResourceMain.main(.`in`)
