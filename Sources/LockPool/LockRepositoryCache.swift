@@ -20,6 +20,8 @@ public final class LockRepositoryCache {
     public let pushURL: String?
     private let lockFile: Int32
     private var lockDepth = 0
+    /// Whether this process has cleared git's lock files left by a killed process (`removeStaleGitLocks`).
+    private var staleLocksRemoved = false
 
     /// The local reference that holds the last fetched tip.
     public var tipReference: String { "refs/heads/\(branch)" }
@@ -79,13 +81,32 @@ public final class LockRepositoryCache {
 
     /// Runs `body` holding the advisory lock (re-entrant within this object).
     public func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        if lockDepth == 0 { flock(lockFile, LOCK_EX) }
+        if lockDepth == 0 {
+            flock(lockFile, LOCK_EX)
+            if !staleLocksRemoved {
+                removeStaleGitLocks()
+                staleLocksRemoved = true
+            }
+        }
         lockDepth += 1
         defer {
             lockDepth -= 1
             if lockDepth == 0 { flock(lockFile, LOCK_UN) }
         }
         return try body()
+    }
+
+    /// Removes git's own lock files (`HEAD.lock`, `packed-refs.lock`, `config.lock`, `refs/**/*.lock`). Called holding
+    /// the advisory lock, under which every lockpool process does all its git work: such a file can only be left by a
+    /// process killed mid-write (SIGKILL during a fetch or a push), and it would stop every later write to that ref.
+    /// Once per process: nothing in this one can leave one behind.
+    private func removeStaleGitLocks() {
+        for name in ["HEAD.lock", "packed-refs.lock", "config.lock"] { unlink(path + "/" + name) }
+        let refs = path + "/refs"
+        guard let walker = FileManager.default.enumerator(atPath: refs) else { return }
+        for case let relative as String in walker where relative.hasSuffix(".lock") {
+            unlink(refs + "/" + relative)
+        }
     }
 
     /// Fetches the branch tip into the cache (forced) and returns it.

@@ -349,6 +349,8 @@ struct FaultInjectionTests {
         case emptyLooseObjects = "loose objects truncated to zero bytes"
         case missingHEAD = "HEAD deleted"
         case staleReferenceLock = "stale refs/heads/master.lock"
+        /// What a SIGKILL during a push leaves (met by the SIGKILL test in CI): the next push could not write the ref.
+        case staleOutgoingLock = "stale refs/lockpool/outgoing.lock"
         case garbledReference = "half-written refs/heads/master"
         case halfInitialized = "only HEAD left"
         case emptyDirectory = "an empty directory"
@@ -399,6 +401,11 @@ struct FaultInjectionTests {
                     at: lock.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Data("0123456789abcdef".utf8).write(to: lock)
                 try Data().write(to: directory.appendingPathComponent("packed-refs.lock"))
+            case .staleOutgoingLock:
+                let lock = directory.appendingPathComponent("refs/lockpool/outgoing.lock")
+                try fileManager.createDirectory(
+                    at: lock.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data("0123456789abcdef".utf8).write(to: lock)
             case .garbledReference:
                 let reference = directory.appendingPathComponent("refs/heads/master")
                 try fileManager.createDirectory(
