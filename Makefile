@@ -9,6 +9,7 @@
 #   make bench      release build, then benchmarks/bench.py (issue 6's figures and targets), bench-results/bench.json
 #   make stress     the full 16 × 50 stress run over git daemon (about 6 minutes)
 #   make stage DESTDIR=dir  release build, then the image's layout in dir (assets/stage.sh, as the Dockerfile does)
+#   make image-rootfs  the image's root filesystem without Docker (mmdebstrap, as root): sizes, and the resource run in it
 #   make fuzz       libFuzzer targets in Fuzz/ (FUZZ_SECONDS each, default 60); see Fuzz/README.md
 #   make sanitize   unit tests under AddressSanitizer, then ThreadSanitizer (slow; not part of `make test`)
 #
@@ -23,7 +24,8 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build lint test test-staged stress release completions demo bench install stage clean fuzz fuzz-build sanitize
+.PHONY: all build lint test test-staged stress release completions demo bench install stage image-rootfs clean fuzz \
+	fuzz-build sanitize
 
 all: build
 
@@ -36,8 +38,16 @@ HEAVY_SUITES := StressTests|FaultInjectionTests|BadInputCorpus
 
 # Unit tests and end-to-end tests run in two passes: the end-to-end tests spend their time blocked on child processes
 # (git, check, in, out), and sharing one process with them starves timing-sensitive unit tests of threads.
+#
+# The image's binary links FoundationEssentials only: Foundation proper pulls ICU and its 34 MB of data in (issue 8), so
+# no source may import it; MemberImportVisibility (Package.swift) keeps its extension members out of reach as well.
+FOUNDATION_IMPORT := ^[[:space:]]*(@[[:alnum:]_]+[[:space:]]+)*((public|package|internal)[[:space:]]+)?import[[:space:]]+((struct|class|enum|func|var|let|protocol|typealias)[[:space:]]+)?(Foundation|FoundationNetworking|FoundationInternationalization|FoundationXML)([.[:space:]]|$$)
 lint:
 	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests
+	@if grep -rnE '$(FOUNDATION_IMPORT)' Sources; then \
+		echo "lint: Sources import FoundationEssentials, never Foundation (it links ICU into the image; CONTRIBUTING.md)" >&2; \
+		exit 1; \
+	fi
 
 test: lint
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
@@ -102,6 +112,14 @@ stage:
 	@[ "$(origin DESTDIR)" != "file" ] || { echo "usage: make stage DESTDIR=<directory>" >&2; exit 64; }
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product lockpool
 	assets/stage.sh "$(DESTDIR)" "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+
+# The image without a Docker engine (needs root, mmdebstrap and the Debian mirror): assets/image-rootfs.sh builds its
+# root filesystem in ROOTFS layer by layer from the release build, prints each layer's size, fails past 120 MB, and runs
+# check, out (with a metrics push) and in inside it with an empty environment. About 6 minutes with the release build.
+ROOTFS ?= $(CURDIR)/.build-image
+image-rootfs:
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product lockpool
+	assets/image-rootfs.sh "$(ROOTFS)" "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 
 clean:
 	$(SWIFT) package clean $(SWIFT_FLAGS)

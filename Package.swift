@@ -1,7 +1,9 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-let upcoming: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
+]
 
 let package = Package(
     name: "lockpool",
@@ -28,29 +30,36 @@ let package = Package(
             name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         // Defers the CA bundle parse of git_libgit2_init until an http(s) remote is used (see its header).
         .target(name: "CGitSupport", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
-        .target(name: "Git", dependencies: ["CLibgit2", "CGitSupport"], swiftSettings: upcoming),
+        // The string operations FoundationEssentials lacks (percent-encoding, trimming, path joining): Foundation's own
+        // would link ICU and its 34 MB of data into the image.
+        .target(name: "StringSupport", swiftSettings: upcoming),
+        .target(name: "Git", dependencies: ["CLibgit2", "CGitSupport", "StringSupport"], swiftSettings: upcoming),
         // libcurl through dlopen: headers at build time (libcurl4-openssl-dev), the library only when a request is made.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "HTTPClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .target(
             name: "LockPool",
             dependencies: [
-                "Git", .product(name: "Logging", package: "swift-log"),
+                "Git", "StringSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcoming),
         .target(
             name: "PoolMetrics",
-            dependencies: ["LockPool", "HTTPClient", .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                "LockPool", "HTTPClient", "StringSupport", .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: upcoming),
         .target(
             name: "ConcourseResource",
-            dependencies: ["LockPool", "PoolMetrics", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LockPool", "PoolMetrics", "StringSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: upcoming),
         .target(
             name: "LockPoolCLI",
             dependencies: [
-                "LockPool", "ConcourseResource", "PoolMetrics", "Git", "HTTPClient",
+                "LockPool", "ConcourseResource", "PoolMetrics", "Git", "HTTPClient", "StringSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -65,6 +74,8 @@ let package = Package(
         .target(
             name: "TestSupport", dependencies: [], path: "Tests/TestSupport",
             swiftSettings: upcoming),
+        .testTarget(
+            name: "StringSupportTests", dependencies: ["StringSupport", "TestSupport"], swiftSettings: upcoming),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: upcoming),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "TestSupport"], swiftSettings: upcoming),
         .testTarget(
@@ -84,7 +95,10 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "ExampleTests",
-            dependencies: ["ConcourseResource", "LockPoolCLI", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "ConcourseResource", "LockPoolCLI", .product(name: "Yams", package: "Yams"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: upcoming),
         .testTarget(
             name: "EndToEndTests",

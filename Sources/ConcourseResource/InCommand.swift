@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 import Git
 import LockPool
+import StringSupport
 
 /// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref` (SPEC §4.3).
 public enum InCommand {
@@ -105,7 +106,7 @@ public enum InCommand {
     }
 
     private static func write(_ bytes: [UInt8], to directory: String, named name: String) throws {
-        let path = (directory as NSString).appendingPathComponent(name)
+        let path = FilePaths.join(directory, name)
         try? FileManager.default.removeItem(atPath: path)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw ResourceError.destination("cannot write \(name)")

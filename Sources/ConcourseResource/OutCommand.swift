@@ -1,7 +1,8 @@
-import Foundation
+import FoundationEssentials
 import Git
 import LockPool
 import PoolMetrics
+import StringSupport
 
 /// The `out` step: one pool operation per put (SPEC §4.1), then its metrics (SPEC §9).
 public enum OutCommand {
@@ -89,14 +90,14 @@ struct StepDirectory {
     let path: String
 
     init(_ sourceDirectory: String, _ directory: String) {
-        path = (sourceDirectory as NSString).appendingPathComponent(directory)
+        path = FilePaths.join(sourceDirectory, directory)
     }
 
     private func read(_ file: String) throws(FileReadError) -> [UInt8]? {
-        let filePath = (path as NSString).appendingPathComponent(file)
-        var isDirectory: ObjCBool = false
+        let filePath = FilePaths.join(path, file)
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: filePath, isDirectory: &isDirectory) else { return nil }
-        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: filePath) else {
+        guard !isDirectory, let data = FileManager.default.contents(atPath: filePath) else {
             throw FileReadError(description: "\(filePath) is not a readable file")
         }
         return Array(data)
@@ -105,7 +106,7 @@ struct StepDirectory {
     private struct FileReadError: Error { let description: String }
 
     private func missing(_ file: String) -> String {
-        "open \((path as NSString).appendingPathComponent(file)): no such file or directory"
+        "open \(FilePaths.join(path, file)): no such file or directory"
     }
 
     func name() throws -> String {
@@ -147,7 +148,7 @@ struct StepDirectory {
         let bytes: [UInt8]?
         do { bytes = try read("claim_ref") } catch { throw ResourceError.claimRefFile(error.description) }
         guard let bytes else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: bytes, as: UTF8.self).trimming(.whitespacesAndNewlines)
         if text.isEmpty { return nil }
         guard let id = ObjectID(hex: text) else {
             throw ResourceError.claimRefFile("\(NameRule.jsonQuoted(text)) is not a full commit id")

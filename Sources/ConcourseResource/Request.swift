@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import LockPool
+import StringSupport
 
 /// One `source.git_config` entry: a git setting for this run only (SPEC §8.2).
 ///
@@ -368,10 +369,10 @@ enum RequestSecrets {
         }
         if let password, !password.isEmpty {
             found += [String(userinfo), String(password)]
-            if let decoded = String(password).removingPercentEncoding { found.append(decoded) }
+            if let decoded = String(password).percentDecoded { found.append(decoded) }
         } else if ["http", "https"].contains(scheme.lowercased()), !user.isEmpty {
             found.append(String(user))
-            if let decoded = String(user).removingPercentEncoding { found.append(decoded) }
+            if let decoded = String(user).percentDecoded { found.append(decoded) }
         }
         return found
     }
@@ -380,7 +381,7 @@ enum RequestSecrets {
     /// unless `schemeOptional` says it may start with the authority (a Pushgateway given as `user:pass@host:9091`).
     static func removingUserinfo(_ url: String, schemeOptional: Bool = false) -> String {
         let authorityStart: String.Index
-        if let separator = url.range(of: "://") {
+        if let separator = url.firstRange(of: "://") {
             authorityStart = separator.upperBound
         } else if schemeOptional {
             authorityStart = url.startIndex
@@ -397,10 +398,10 @@ enum RequestSecrets {
     static func headerSecrets(_ header: String) -> [String] {
         var found = [header]
         if let colon = header.firstIndex(of: ":") {
-            let value = header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let value = header[header.index(after: colon)...].trimming(.whitespaces)
             found.append(value)
             if let space = value.firstIndex(of: " ") {
-                found.append(value[value.index(after: space)...].trimmingCharacters(in: .whitespaces))
+                found.append(value[value.index(after: space)...].trimming(.whitespaces))
             }
         }
         return found
@@ -409,7 +410,7 @@ enum RequestSecrets {
     private static func splitUserinfo(_ url: String, defaultScheme: String?) -> (scheme: String, userinfo: Substring)? {
         let scheme: String
         let rest: Substring
-        if let separator = url.range(of: "://") {
+        if let separator = url.firstRange(of: "://") {
             scheme = String(url[..<separator.lowerBound])
             rest = url[separator.upperBound...]
         } else if let defaultScheme {

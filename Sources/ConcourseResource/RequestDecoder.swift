@@ -48,9 +48,9 @@ public enum RequestDecoder {
     private static func decode<Request: Sendable>(
         _ input: [UInt8], _ body: (inout DecodingContext, JSONObjectView) -> Request
     ) -> Result<Decoded<Request>, RequestProblems> {
-        let value: RequestJSON
+        let value: JSONValue
         do {
-            value = try RequestJSONParser.parse(input)
+            value = try JSONParser.parse(input)
         } catch {
             return .failure(RequestProblems(errors: ["invalid payload (\(error.description))"]))
         }
@@ -70,12 +70,12 @@ public enum RequestDecoder {
 /// The members of one JSON object, looked up by exact key; the first of duplicate keys is used (duplicates are an
 /// error reported when the view is made).
 struct JSONObjectView {
-    var members: [RequestJSONMember]
+    var members: [JSONMember]
     /// The object's path in messages (`source`, `source.git_config[1]`), or `nil` for the request itself.
     var path: String?
 
     /// The value of `key`, or `nil` when absent.
-    func value(for key: String) -> RequestJSON? {
+    func value(for key: String) -> JSONValue? {
         members.first { $0.key == key }?.value
     }
 
@@ -99,12 +99,12 @@ struct DecodingContext {
         errors.append("invalid payload (\(text))")
     }
 
-    private mutating func typeError(_ path: String, expected: String, got value: RequestJSON) {
+    private mutating func typeError(_ path: String, expected: String, got value: JSONValue) {
         fail("\(path): expected \(expected), got \(value.typeDescription)")
     }
 
     /// Wraps an object's members, reporting duplicate keys.
-    mutating func view(_ members: [RequestJSONMember], path: String?) -> JSONObjectView {
+    mutating func view(_ members: [JSONMember], path: String?) -> JSONObjectView {
         let view = JSONObjectView(members: members, path: path)
         var seen = Set<String>()
         var reported = Set<String>()
@@ -123,7 +123,7 @@ struct DecodingContext {
     }
 
     /// Whether `value` counts as given: present, not `null` and not `""`.
-    private static func isGiven(_ value: RequestJSON?) -> Bool {
+    private static func isGiven(_ value: JSONValue?) -> Bool {
         switch value {
         case nil, .null, .string(""): false
         default: true
@@ -205,7 +205,7 @@ struct DecodingContext {
     // MARK: source
 
     /// Decodes `source`; the result is meaningful only when no error was reported.
-    mutating func decodeSource(_ value: RequestJSON?) -> Source {
+    mutating func decodeSource(_ value: JSONValue?) -> Source {
         var source = Source(uri: "", branch: "", pool: "")
         guard Self.isGiven(value), let value else {
             upstreamErrors += ["uri", "branch", "pool"].map { "invalid payload (missing \($0))" }
@@ -272,7 +272,7 @@ struct DecodingContext {
         return section == "url" && !base.isEmpty && (key == "insteadof" || key == "pushinsteadof")
     }
 
-    private mutating func decodeGitConfig(_ value: RequestJSON?) -> [GitConfigEntry] {
+    private mutating func decodeGitConfig(_ value: JSONValue?) -> [GitConfigEntry] {
         guard Self.isGiven(value), let value else { return [] }
         guard case .array(let elements) = value else {
             typeError("source.git_config", expected: "an array", got: value)
@@ -303,7 +303,7 @@ struct DecodingContext {
         return entries
     }
 
-    private mutating func decodeHTTPSTunnel(_ value: RequestJSON?) -> HTTPSTunnel? {
+    private mutating func decodeHTTPSTunnel(_ value: JSONValue?) -> HTTPSTunnel? {
         guard Self.isGiven(value), let value else { return nil }
         guard case .object(let members) = value else {
             typeError("source.https_tunnel", expected: "an object", got: value)
@@ -348,7 +348,7 @@ struct DecodingContext {
     // MARK: version and get params
 
     /// Decodes `version`, giving its `ref`.
-    mutating func decodeVersion(_ value: RequestJSON?) -> String? {
+    mutating func decodeVersion(_ value: JSONValue?) -> String? {
         guard Self.isGiven(value), let value else { return nil }
         guard case .object(let members) = value else {
             typeError("version", expected: "an object", got: value)
@@ -358,7 +358,7 @@ struct DecodingContext {
     }
 
     /// Decodes the `params` of `in`, giving `depth`.
-    mutating func decodeGetParams(_ value: RequestJSON?) -> Int {
+    mutating func decodeGetParams(_ value: JSONValue?) -> Int {
         guard Self.isGiven(value), let value else { return 0 }
         guard case .object(let members) = value else {
             typeError("params", expected: "an object", got: value)
@@ -397,7 +397,7 @@ struct DecodingContext {
     ]
 
     /// Decodes the `params` of `out`; the result is meaningful only when no error was reported.
-    mutating func decodePutParams(_ value: RequestJSON?) -> OutParams {
+    mutating func decodePutParams(_ value: JSONValue?) -> OutParams {
         var params = OutParams(operation: .acquire)
         guard Self.isGiven(value), let value else {
             upstreamErrors.append(Self.missingOperation)

@@ -1,8 +1,13 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Git
 import LockPool
 import Logging
+import StringSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The entry point shared by the `check`, `in` and `out` executables.
 public enum ResourceMain {
@@ -21,7 +26,7 @@ public enum ResourceMain {
     ///
     /// - Parameter arguments: argv, the program name first (`lockpool run-step` passes its own).
     public static func run(_ step: Step, arguments: [String] = CommandLine.arguments) async -> Int32 {
-        let writeError: @Sendable (String) -> Void = { text in FileHandle.standardError.write(Data(text.utf8)) }
+        let writeError: @Sendable (String) -> Void = { StandardStream.error.write($0) }
         // An empty `$1` names no directory (it would mean the working directory); it counts as missing.
         if step != .check && (arguments.count < 2 || arguments[1].isEmpty) {
             writeError("usage: \(step.rawValue) <\(step == .in ? "destination" : "source")>\n")
@@ -40,7 +45,7 @@ public enum ResourceMain {
             exit(1)
         }
         defer { signalSources.forEach { $0.cancel() } }
-        guard let stdin = readRequest() else {
+        guard let stdin = StandardStream.readInput(atMost: maximumRequestBytes) else {
             let limit = "\(maximumRequestBytes >> 20) MiB"
             printer.line("error: invalid payload (stdin is larger than \(limit); expected one JSON object)")
             return 1
@@ -51,11 +56,11 @@ public enum ResourceMain {
             printer: printer)
         do {
             switch step {
-            case .check: FileHandle.standardOutput.write(Data(try await CheckCommand.run(context)))
-            case .in: FileHandle.standardOutput.write(Data(try await InCommand.run(context)))
+            case .check: StandardStream.output.write(try await CheckCommand.run(context))
+            case .in: StandardStream.output.write(try await InCommand.run(context))
             case .out:
                 let outcome = try await OutCommand.run(context)
-                FileHandle.standardOutput.write(Data(outcome.output))
+                StandardStream.output.write(outcome.output)
                 await outcome.metrics?.push(printer: context.printer)
             }
             return 0
@@ -70,29 +75,12 @@ public enum ResourceMain {
     /// included); reading more would only let a runaway producer exhaust memory.
     static let maximumRequestBytes = 16 << 20
 
-    /// Reads stdin to end of file, or `nil` as soon as it holds more than ``maximumRequestBytes``: the rest is never
-    /// read, so memory stays bounded and the step fails at once. A read error ends the input.
-    /// Reads stdin with `read(2)` into one growing buffer, refusing before it passes `maximumRequestBytes`, so a
-    /// runaway producer costs at most that much memory (plus one growth step), not its whole output.
-    private static func readRequest() -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            guard bytes.count + count <= maximumRequestBytes else { return nil }
-            bytes.append(contentsOf: chunk[..<count])
-        }
-        return bytes
-    }
-
     /// libgit2 1.5's ssh transport reads `~/.ssh/known_hosts` and fails when `HOME` is unset (as in some resource
     /// containers); give it an empty private directory under `TMPDIR` then. Nothing is ever written there.
     private static func ensureHomeDirectory() {
         guard (ProcessInfo.processInfo.environment["HOME"] ?? "").isEmpty else { return }
         let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        let home = (temporary as NSString).appendingPathComponent("lockpool-home-\(getuid())")
+        let home = FilePaths.join(temporary, "lockpool-home-\(getuid())")
         try? FileManager.default.createDirectory(
             atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         setenv("HOME", home, 1)

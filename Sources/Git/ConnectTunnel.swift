@@ -1,5 +1,5 @@
 import CLibgit2
-import Foundation
+import FoundationEssentials
 import Glibc
 import Synchronization
 

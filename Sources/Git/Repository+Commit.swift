@@ -1,5 +1,5 @@
 import CLibgit2
-import Foundation
+import FoundationEssentials
 
 /// Who made a commit and when.
 public struct Signature: Sendable, Hashable {

@@ -1,5 +1,6 @@
 import CLibgit2
-import Foundation
+import FoundationEssentials
+import StringSupport
 
 extension Repository {
     /// Copies `commit` and every tree and blob it needs that `destination` lacks into `destination`'s object
@@ -88,7 +89,7 @@ extension Remote {
     var localPath: String? {
         if url.hasPrefix("file://") {
             let path = String(url.dropFirst("file://".count))
-            return path.removingPercentEncoding ?? path
+            return path.percentDecoded ?? path
         }
         return url.hasPrefix("/") ? url : nil
     }

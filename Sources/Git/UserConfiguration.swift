@@ -1,5 +1,5 @@
 import CLibgit2
-import Foundation
+import FoundationEssentials
 
 /// The user's own git settings, read from the files git reads (`/etc/gitconfig`, `$XDG_CONFIG_HOME/git/config` or
 /// `~/.config/git/config`, `~/.gitconfig`), for the CLI: the resource executables never read them.

@@ -1,5 +1,5 @@
 import CCurl
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
     import Glibc
@@ -119,7 +119,29 @@ public enum HTTPClient {
     /// which other blocking work can occupy.
     public static func onOwnThread<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
         await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
-            Thread.detachNewThread { continuation.resume(returning: work()) }
+            detachThread { continuation.resume(returning: work()) }
+        }
+    }
+
+    /// Starts a detached POSIX thread running `body` (Foundation's `Thread` is outside FoundationEssentials, and the
+    /// image's binary links only that). If no thread can be made, `body` runs on the caller's.
+    private static func detachThread(_ body: @escaping @Sendable () -> Void) {
+        final class Body: Sendable {
+            let run: @Sendable () -> Void
+            init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+        }
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        let started = pthread_create(
+            &thread, nil,
+            { context in
+                Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+                return nil
+            }, context)
+        if started == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<Body>.fromOpaque(context).takeRetainedValue().run()
         }
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An operation that changes a pool, as named in the `Lock-Operation` trailer.
 public enum LockOperation: String, Sendable, CaseIterable {

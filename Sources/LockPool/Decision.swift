@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Git
 
 /// What to do on one tip.

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Git
+import StringSupport
 
 /// A waiter's place in a pool's fair queue: the file `<pool>/waiting/<name>` (SPEC §10, `source.fair`).
 ///
@@ -61,8 +62,7 @@ public struct QueueTicket: Sendable, Equatable {
         var fields: [String: String] = [:]
         for line in String(decoding: content, as: UTF8.self).split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[String(line[..<colon])] = String(line[line.index(after: colon)...]).trimmingCharacters(
-                in: .whitespaces)
+            fields[String(line[..<colon])] = String(line[line.index(after: colon)...]).trimming(.whitespaces)
         }
         guard let expiryText = fields["expires"],
             let expires = try? Date(expiryText, strategy: timeFormat),

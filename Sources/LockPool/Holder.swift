@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import StringSupport
 
 /// Who made a commit, as shown in lines such as `claimed by main/deploy/apply build 42` (SPEC §5.2 "Reading history").
 public struct Holder: Sendable, Equatable, CustomStringConvertible {
@@ -147,9 +148,9 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
     /// upstream resource has written them since 2026; nil for other URLs and for URLs with a query (instance vars,
     /// which would name another pipeline instance if dropped).
     static func jobBuild(fromURL url: String) -> BuildInfo? {
-        guard !url.contains("?"), let range = url.range(of: "/teams/") else { return nil }
+        guard !url.contains("?"), let range = url.firstRange(of: "/teams/") else { return nil }
         let parts = url[range.upperBound...].split(separator: "/", omittingEmptySubsequences: false).map {
-            String($0).removingPercentEncoding ?? String($0)
+            String($0).percentDecoded ?? String($0)
         }
         guard parts.count == 7, parts[1] == "pipelines", parts[3] == "jobs", parts[5] == "builds",
             ![parts[0], parts[2], parts[4], parts[6]].contains(where: \.isEmpty)
@@ -163,7 +164,7 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
 
     private static func buildURLLine(in lines: [String]) -> String? {
         for line in lines where line.hasPrefix("Build URL:") {
-            let url = line.dropFirst("Build URL:".count).trimmingCharacters(in: .whitespaces)
+            let url = line.dropFirst("Build URL:".count).trimming(.whitespaces)
             if !url.isEmpty { return url }
         }
         return nil

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 import Git
 
 /// OpenSSH `known_hosts` text, for checking a server's host key (the `known_hosts` source key).

@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 import Git
 import Logging
+import StringSupport
 
 /// Runs pool operations against a lock repository: fetch the tip, decide, commit, push; on a lost race fetch and
 /// decide again (SPEC §6).
@@ -271,7 +272,7 @@ public struct LockPoolClient: Sendable {
     /// The reason of a refused push on one line, so that a failure still ends with one `error:` line (SPEC §3): the
     /// server's reason, then what it printed (`remote: …` lines, e.g. a hook's explanation) in parentheses.
     static func refusalReason(_ reason: String, serverMessages: String) -> String {
-        let lines = serverMessages.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = serverMessages.split(whereSeparator: \.isNewline).map { $0.trimming(.whitespaces) }
             .filter { !$0.isEmpty && $0 != "remote:" }
         return lines.isEmpty ? reason : "\(reason) (\(lines.joined(separator: "; ")))"
     }
@@ -304,7 +305,7 @@ public struct LockPoolClient: Sendable {
     /// Who a ticket says is waiting: the build, else the committer identity.
     var queueHolder: String {
         let prefix = CommitMessage(operation: .queue, pool: "", lock: "", build: configuration.build, tool: "")
-            .subjectPrefix.trimmingCharacters(in: .whitespaces)
+            .subjectPrefix.trimming(.whitespaces)
         return prefix.isEmpty ? "\(configuration.identityName) <\(configuration.identityEmail)>" : prefix
     }
 

@@ -1,7 +1,8 @@
-import Foundation
+import FoundationEssentials
 import Git
 import Glibc
 import Logging
+import StringSupport
 
 /// The persistent bare repository that mirrors one branch of one lock repository, under
 /// `<root>/<hash of "URI\nbranch">`, shared by `check`, `in`, `out` and the CLI. Not `Sendable`.
@@ -67,7 +68,7 @@ public final class LockRepositoryCache {
     /// The cache directory for a URI and branch: a hash of the URI without userinfo, a newline and the branch.
     public static func directory(root: String, remoteURL: String, branch: String) -> String {
         let key = Repository.hashBlob(Array("\(remoteURL)\n\(branch)".utf8))
-        return (root as NSString).appendingPathComponent(key.hex)
+        return FilePaths.join(root, key.hex)
     }
 
     private static func openOrCreate(_ path: String) throws -> Repository {
@@ -103,8 +104,8 @@ public final class LockRepositoryCache {
     private func removeStaleGitLocks() {
         for name in ["HEAD.lock", "packed-refs.lock", "config.lock"] { unlink(path + "/" + name) }
         let refs = path + "/refs"
-        guard let walker = FileManager.default.enumerator(atPath: refs) else { return }
-        for case let relative as String in walker where relative.hasSuffix(".lock") {
+        guard let below = try? FileManager.default.subpathsOfDirectory(atPath: refs) else { return }
+        for relative in below where relative.hasSuffix(".lock") {
             unlink(refs + "/" + relative)
         }
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Git
 
 /// One lock as `lockpool status` and the waiting line show it: its state, who holds it and since when.

@@ -1,6 +1,10 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The kind of operation a user asked for, as events and metrics name it.
 public enum OperationKind: String, Sendable, CaseIterable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Git
 
 /// Questions about a pool's first-parent history in one repository.

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Git
+import StringSupport
 
 /// An operation on one pool, as the resource's put params or the CLI ask for it.
 public enum PoolOperation: Sendable, Equatable {
@@ -131,6 +132,6 @@ public struct PoolConfiguration: Sendable {
     /// The cache root for a temporary directory: `<tmp>/lockpool-cache`.
     public static func cacheRoot(temporaryDirectory: String?) -> String {
         let base = temporaryDirectory.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        return (base as NSString).appendingPathComponent("lockpool-cache")
+        return FilePaths.join(base, "lockpool-cache")
     }
 }

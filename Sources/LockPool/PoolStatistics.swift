@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Git
 
 /// Analytics of one pool over a window of time, computed from the lock repository's history (`lockpool stats`).

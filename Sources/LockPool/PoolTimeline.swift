@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Git
+import StringSupport
 
 /// One change to one lock, read from a commit of the lock repository (`lockpool history`).
 public struct HistoryEvent: Sendable, Equatable {
@@ -169,7 +170,7 @@ public struct PoolTimeline {
                 CommitMessage.lockNames(in: commit.message).contains(lock) && (trailer("Lock-Pool") ?? pool) == pool
             return named ? .lockpool : .manual
         }
-        let subject = commit.subject.trimmingCharacters(in: .whitespaces)
+        let subject = commit.subject.trimming(.whitespaces)
         if subject.hasPrefix("Freshening up the pool with ") { return .poolBoy }
         for verb in verbs {
             let suffix = "\(verb): \(lock)"

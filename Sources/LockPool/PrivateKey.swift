@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import StringSupport
 
 /// Checks an SSH private key held in memory before libssh2 sees it, so that a missing passphrase or an unusable key
 /// fails with a clear message (SPEC §8.1). The key is never written anywhere.
@@ -24,10 +25,9 @@ public enum PrivateKey {
     /// - Returns: the normalised key text.
     /// - Throws: `Problem`.
     public static func prepare(_ text: String, passphrase: String?) throws(Problem) -> String {
-        let key =
-            text.replacingOccurrences(of: "\r\n", with: "\n").trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
-        guard let begin = key.range(of: "-----BEGIN "),
-            let end = key.range(of: "-----END ", range: begin.upperBound..<key.endIndex)
+        let key = text.replacing("\r\n", with: "\n").trimming(.whitespacesAndNewlines) + "\n"
+        guard let begin = key.firstRange(of: "-----BEGIN "),
+            let end = key[begin.upperBound...].firstRange(of: "-----END ")
         else {
             throw .unusable("not a PEM or OpenSSH private key (no BEGIN/END lines)")
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import StringSupport
 
 /// A lock repository URI split into what is shown and given to libgit2 (no userinfo) and the credential it carried.
 public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
@@ -16,7 +17,7 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
     ///   - uri: the URI as configured.
     ///   - workingDirectory: the base for relative local paths.
     public init(_ uri: String, workingDirectory: String = FileManager.default.currentDirectoryPath) {
-        if let schemeEnd = uri.range(of: "://") {
+        if let schemeEnd = uri.firstRange(of: "://") {
             let scheme = uri[..<schemeEnd.lowerBound]
             let rest = uri[schemeEnd.upperBound...]
             var authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
@@ -34,7 +35,7 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
             if let at = authority.lastIndex(of: "@") {
                 let userinfo = authority[..<at]
                 let parts = userinfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-                let decode = { (s: Substring) in s.removingPercentEncoding ?? String(s) }
+                let decode = { (s: Substring) in s.percentDecoded ?? String(s) }
                 let user = parts.first.map(decode)
                 let password = parts.count > 1 ? decode(parts[1]) : nil
                 // ssh keeps its user in the URL (it names the account, not a secret); http(s) moves it out.
@@ -105,7 +106,7 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     private var authority: String? {
-        if let schemeEnd = url.range(of: "://") {
+        if let schemeEnd = url.firstRange(of: "://") {
             let rest = url[schemeEnd.upperBound...]
             return String(rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)])
         }

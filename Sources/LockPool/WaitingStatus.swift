@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Git
 
 /// The periodic waiting line: who holds the locks and since when (SPEC §6.2).
@@ -45,10 +45,7 @@ struct WaitingStatus {
     }
 
     static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
+        date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
     }
 
     /// A coarse duration: `45s`, `12m`, `3h5m`, `2d4h`.

@@ -1,6 +1,8 @@
-import Foundation
+import ConcourseResource
+import FoundationEssentials
 import HTTPClient
 import LockPool
+import StringSupport
 
 /// Asks a Concourse server whether the build that holds a lock is still running (`GET /api/v1/builds/:id`, or
 /// `/api/v1/teams/:team/pipelines/:pipeline/jobs/:job/builds/:name` when the claim names no build id).
@@ -14,7 +16,7 @@ struct ConcourseAPI: Sendable {
 
     /// `baseURL` without userinfo: what messages, the reap report and Reap-* trailers show.
     var shownURL: String {
-        guard let separator = baseURL.range(of: "://") else { return baseURL }
+        guard let separator = baseURL.firstRange(of: "://") else { return baseURL }
         let rest = baseURL[separator.upperBound...]
         let authorityEnd = rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex
         guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return baseURL }
@@ -24,7 +26,7 @@ struct ConcourseAPI: Sendable {
     /// The secrets of this client: the token and any userinfo in `baseURL`, for redaction.
     var secrets: [String] {
         var found = [token].compactMap { $0 }.filter { !$0.isEmpty }
-        if let separator = baseURL.range(of: "://") {
+        if let separator = baseURL.firstRange(of: "://") {
             let rest = baseURL[separator.upperBound...]
             let authority = rest[..<(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)]
             if let at = authority.lastIndex(of: "@") {
@@ -32,7 +34,7 @@ struct ConcourseAPI: Sendable {
                 found.append(String(userinfo))
                 if let colon = userinfo.firstIndex(of: ":") {
                     let password = String(userinfo[userinfo.index(after: colon)...])
-                    found += [password, password.removingPercentEncoding ?? password].filter { !$0.isEmpty }
+                    found += [password, password.percentDecoded ?? password].filter { !$0.isEmpty }
                 }
             }
         }
@@ -59,7 +61,7 @@ struct ConcourseAPI: Sendable {
     /// The API path of `build`, or nil when the claim names too little of it.
     func path(of build: BuildInfo) -> String? {
         func segment(_ text: String) -> String {
-            text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/", "?", "#"])) ?? text
+            text.percentEncoded(allowing: .pathSegment)
         }
         if let id = build.id, !id.isEmpty { return "/api/v1/builds/\(segment(id))" }
         guard let team = build.team, let pipeline = build.pipeline, let job = build.job, let name = build.name else {
@@ -70,9 +72,8 @@ struct ConcourseAPI: Sendable {
         if let vars = build.instanceVars {
             // Instance vars read from a subject (`T/P/V/J build N`) are not the JSON the API needs; asking without
             // them would name the pipeline's other instance, whose build of the same name may have finished.
-            guard vars.hasPrefix("{"), let encoded = vars.addingPercentEncoding(withAllowedCharacters: .alphanumerics)
-            else { return nil }
-            path += "?vars=\(encoded)"
+            guard vars.hasPrefix("{") else { return nil }
+            path += "?vars=\(vars.percentEncoded(allowing: .alphanumerics))"
         }
         return path
     }
@@ -94,12 +95,11 @@ struct ConcourseAPI: Sendable {
             return .unavailable(reason: "GET \(shownURL)\(path) failed: \(error)")
         }
         let status = response.status
-        let data = Data(response.body)
         switch status {
         case 200:
-            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let buildStatus = object["status"] as? String
-            else { return .unavailable(reason: "GET \(shownURL)\(path): the answer names no build status") }
+            guard let buildStatus = JSONValue.parse(response.body)?["status"]?.string else {
+                return .unavailable(reason: "GET \(shownURL)\(path): the answer names no build status")
+            }
             switch buildStatus {
             case "pending", "started": return .running(status: buildStatus)
             case "succeeded", "failed", "errored", "aborted": return .finished(status: buildStatus)

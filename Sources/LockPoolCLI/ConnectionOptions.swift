@@ -1,9 +1,10 @@
 import ArgumentParser
 import ConcourseResource
-import Foundation
+import FoundationEssentials
 import Git
 import LockPool
 import PoolMetrics
+import StringSupport
 
 /// A duration argument in Go syntax (`90s`, `1m30s`, `1.5h`) or a plain number of seconds.
 public struct DurationArgument: ExpressibleByArgument, Sendable, Equatable {
@@ -174,64 +175,77 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
     ///
     /// - Throws: `CLIError.usage` for missing or invalid settings (exit 64), `CLIError.failure` for unreadable files.
     func resolvedSource(pool: String, environment: [String: String]) throws -> (Source, warnings: [String]) {
-        var object: [String: Any] = [:]
+        var object = JSONValue.object([])
         if let path = source ?? environment["LOCKPOOL_SOURCE"].flatMap({ $0.isEmpty ? nil : $0 }) {
             let data = try Self.read(path, what: "--source")
-            guard let parsed = try? JSONSerialization.jsonObject(with: data), let top = parsed as? [String: Any] else {
+            guard let top = JSONValue.parse(Array(data)), case .object = top else {
                 throw CLIError.usage("--source \(path): expected a JSON object")
             }
-            object = (top["source"] as? [String: Any]) ?? top
+            if let inner = top["source"], case .object = inner { object = inner } else { object = top }
         }
-        func set(_ key: String, _ value: Any?) { if let value { object[key] = value } }
+        func set(_ key: String, _ value: JSONValue) { object = object.setting(key, to: value) }
+        func set(_ key: String, _ text: String?) { if let text { set(key, .string(text)) } }
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         set("uri", repo ?? env("LOCKPOOL_REPO"))
         set("branch", branch ?? env("LOCKPOOL_BRANCH"))
-        if object["branch"] == nil { object["branch"] = "main" }
-        object["pool"] = pool
+        if object["branch"] == nil { set("branch", "main") }
+        set("pool", pool)
         if let delay = try retryDelay?.duration ?? Self.duration("LOCKPOOL_RETRY_DELAY", environment) {
-            object["retry_delay"] = delay.goDescription
+            set("retry_delay", delay.goDescription)
         }
         if let path = privateKey ?? env("LOCKPOOL_PRIVATE_KEY_FILE") {
-            object["private_key"] = String(decoding: try Self.read(path, what: "--private-key"), as: UTF8.self)
+            set("private_key", String(decoding: try Self.read(path, what: "--private-key"), as: UTF8.self))
         } else if let key = env("LOCKPOOL_PRIVATE_KEY") {
-            object["private_key"] = key
+            set("private_key", key)
         }
         set("private_key_passphrase", env("LOCKPOOL_PRIVATE_KEY_PASSPHRASE"))
         set("private_key_user", privateKeyUser ?? env("LOCKPOOL_PRIVATE_KEY_USER"))
         set("username", username ?? env("LOCKPOOL_USERNAME"))
         if let path = passwordFile {
             let text = String(decoding: try Self.read(path, what: "--password-file"), as: UTF8.self)
-            object["password"] = text.trimmingCharacters(in: .newlines)
+            set("password", text.trimming(.newlines))
         } else {
             set("password", env("LOCKPOOL_PASSWORD"))
         }
         if let path = knownHosts ?? env("LOCKPOOL_KNOWN_HOSTS") {
-            object["known_hosts"] = String(decoding: try Self.read(path, what: "--known-hosts"), as: UTF8.self)
+            set("known_hosts", String(decoding: try Self.read(path, what: "--known-hosts"), as: UTF8.self))
         }
         if skipSSLVerification || env("LOCKPOOL_SKIP_SSL_VERIFICATION")?.lowercased() == "true" {
-            object["skip_ssl_verification"] = true
+            set("skip_ssl_verification", .bool(true))
         }
-        if fair || env("LOCKPOOL_FAIR")?.lowercased() == "true" { object["fair"] = true }
+        if fair || env("LOCKPOOL_FAIR")?.lowercased() == "true" { set("fair", .bool(true)) }
         if !gitConfig.isEmpty {
-            var entries = (object["git_config"] as? [Any]) ?? []
+            var entries: [JSONValue] = []
+            if case .array(let given)? = object["git_config"] { entries = given }
             for entry in gitConfig {
                 let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                entries.append(["name": String(parts[0]), "value": parts.count > 1 ? String(parts[1]) : ""])
+                entries.append(
+                    .object([
+                        JSONMember(key: "name", value: .string(String(parts[0]))),
+                        JSONMember(key: "value", value: .string(parts.count > 1 ? String(parts[1]) : "")),
+                    ]))
             }
-            object["git_config"] = entries
+            set("git_config", .array(entries))
         }
         set("prometheus_push_gateway", pushgateway ?? env("LOCKPOOL_PUSHGATEWAY"))
         if let tunnel = httpsTunnel ?? env("LOCKPOOL_HTTPS_TUNNEL") {
             guard let (host, port) = Self.hostAndPort(tunnel) else {
                 throw CLIError.usage("LOCKPOOL_HTTPS_TUNNEL expects host:port, got '\(tunnel)'")
             }
-            var proxy: [String: Any] = ["proxy_host": host, "proxy_port": port]
-            if let user = env("LOCKPOOL_HTTPS_TUNNEL_USER") { proxy["proxy_user"] = user }
-            if let password = env("LOCKPOOL_HTTPS_TUNNEL_PASSWORD") { proxy["proxy_password"] = password }
-            object["https_tunnel"] = proxy
+            var proxy = [
+                JSONMember(key: "proxy_host", value: .string(host)),
+                JSONMember(key: "proxy_port", value: .number("\(port)")),
+            ]
+            if let user = env("LOCKPOOL_HTTPS_TUNNEL_USER") {
+                proxy.append(JSONMember(key: "proxy_user", value: .string(user)))
+            }
+            if let password = env("LOCKPOOL_HTTPS_TUNNEL_PASSWORD") {
+                proxy.append(JSONMember(key: "proxy_password", value: .string(password)))
+            }
+            set("https_tunnel", .object(proxy))
         }
-        let request = try JSONSerialization.data(withJSONObject: ["source": object])
-        switch RequestDecoder.decodeCheck(Array(request)) {
+        let request = Array(JSONValue.object([JSONMember(key: "source", value: object)]).json.utf8)
+        switch RequestDecoder.decodeCheck(request) {
         case .success(let decoded): return (decoded.request.source, decoded.warnings)
         case .failure(let problems):
             let lines = problems.errors.map(Self.cliWording)

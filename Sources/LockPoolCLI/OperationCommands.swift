@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Git
 import LockPool
 import PoolMetrics
@@ -197,11 +197,17 @@ struct RemoveCommand: AsyncParsableCommand {
     }
 }
 
+/// The most lock content read from stdin: what the resource accepts as a whole request.
+let maximumLockContent = 16 << 20
+
 /// Lock content from `--file` or stdin (empty when stdin is a terminal).
 func lockContent(file: String?) throws -> [UInt8] {
     if let file { return Array(try ConnectionOptions.read(file, what: "--file")) }
     if isatty(STDIN_FILENO) == 1 { return [] }
-    return Array(FileHandle.standardInput.readDataToEndOfFile())
+    guard let content = StandardStream.readInput(atMost: maximumLockContent) else {
+        throw CLIError.usage("stdin is larger than \(maximumLockContent >> 20) MiB; expected a lock's content")
+    }
+    return content
 }
 
 struct AddCommand: AsyncParsableCommand {

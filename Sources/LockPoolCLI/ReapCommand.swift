@@ -1,7 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Git
 import LockPool
+import StringSupport
 
 /// One lock in `reap --json`.
 struct ReapReport: Encodable {
@@ -55,7 +56,7 @@ struct ReapCommand: AsyncParsableCommand {
     func run() async throws {
         // The token file is read again below, where an unreadable file fails; here it only joins the redaction.
         let tokenFromFile = concourseTokenFile.flatMap { FileManager.default.contents(atPath: $0) }.map {
-            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            String(decoding: $0, as: UTF8.self).trimming(.whitespacesAndNewlines)
         }
         let environment = ProcessInfo.processInfo.environment
         let shownAPI = (concourseURL ?? environment["LOCKPOOL_CONCOURSE_URL"]).map {
@@ -71,7 +72,7 @@ struct ReapCommand: AsyncParsableCommand {
                 token = String(
                     decoding: try ConnectionOptions.read(file, what: "--concourse-token-file"), as: UTF8.self
                 )
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+                .trimming(.whitespacesAndNewlines)
             }
             let api = (concourseURL ?? environment["LOCKPOOL_CONCOURSE_URL"]).map {
                 ConcourseAPI(baseURL: $0, token: token)

@@ -1,10 +1,16 @@
 import ArgumentParser
 import ConcourseResource
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Git
 import LockPool
 import Logging
 import PoolMetrics
+import StringSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One invocation's surroundings: environment, terminal, logging, and the settings resolved from options.
 struct Session: Sendable {
@@ -27,7 +33,7 @@ struct Session: Sendable {
         self.additionalSecrets = additionalSecrets.filter { !$0.isEmpty }
         self.environment = environment.filter { !$0.value.isEmpty }
         terminal = Terminal.current(environment: self.environment)
-        writeError = { FileHandle.standardError.write(Data($0.utf8)) }
+        writeError = { StandardStream.error.write($0) }
         LoggingSetup.once()
         var logger = Logger(label: "lockpool.cli")
         logger.logLevel =
@@ -105,11 +111,11 @@ struct Session: Sendable {
             if let value = environment[name] { secrets += Self.userinfoSecrets(value) }
         }
         if let path = options.passwordFile, let data = FileManager.default.contents(atPath: path) {
-            secrets.append(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines))
+            secrets.append(String(decoding: data, as: UTF8.self).trimming(.newlines))
         }
         if let path = options.source ?? environment["LOCKPOOL_SOURCE"],
             let data = FileManager.default.contents(atPath: path),
-            let parsed = try? JSONSerialization.jsonObject(with: data)
+            let parsed = JSONValue.parse(Array(data))
         {
             secrets += Self.secretValues(in: parsed)
         }
@@ -117,25 +123,25 @@ struct Session: Sendable {
     }
 
     /// The values under secret keys anywhere in a parsed `--source` file, and the userinfo of every URL in it.
-    static func secretValues(in value: Any, key: String = "") -> [String] {
+    static func secretValues(in value: JSONValue, key: String = "") -> [String] {
         let secretKeys: Set<String> = ["private_key", "private_key_passphrase", "password", "proxy_password", "secret"]
         switch value {
-        case let object as [String: Any]:
+        case .object(let members):
             // A git_config entry's value is a secret for the keys that carry one.
-            let name = (object["name"] as? String)?.lowercased()
+            let name = value["name"]?.string?.lowercased()
             let secretEntry = name == "http.extraheader" || name == "http.proxy"
-            return object.flatMap {
+            return members.flatMap {
                 secretValues(in: $0.value, key: secretEntry && $0.key == "value" ? "secret" : $0.key)
             }
-        case let array as [Any]:
-            return array.flatMap { secretValues(in: $0, key: key) }
-        case let text as String:
+        case .array(let elements):
+            return elements.flatMap { secretValues(in: $0, key: key) }
+        case .string(let text):
             var found = userinfoSecrets(text)
             if secretKeys.contains(key) {
                 found.append(text)
                 // An http.extraHeader value: the part after the header name, and its last word (the token).
                 if let colon = text.firstIndex(of: ":") {
-                    let rest = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    let rest = text[text.index(after: colon)...].trimming(.whitespaces)
                     found += [rest, rest.split(separator: " ").last.map(String.init) ?? ""]
                 }
             }
@@ -148,7 +154,7 @@ struct Session: Sendable {
     /// The userinfo of a URL (`scheme://user:password@host…`, or `user:password@host` without a scheme), and its
     /// password part as written and percent-decoded.
     static func userinfoSecrets(_ url: String) -> [String] {
-        let start = url.range(of: "://")?.upperBound ?? url.startIndex
+        let start = url.firstRange(of: "://")?.upperBound ?? url.startIndex
         let rest = url[start...]
         let authority = rest[..<(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)]
         guard let at = authority.lastIndex(of: "@") else { return [] }
@@ -156,7 +162,7 @@ struct Session: Sendable {
         guard let colon = userinfo.firstIndex(of: ":") else { return [] }
         let password = String(userinfo[userinfo.index(after: colon)...])
         guard !password.isEmpty else { return [] }
-        return [String(userinfo), password, password.removingPercentEncoding ?? password]
+        return [String(userinfo), password, password.percentDecoded ?? password]
     }
 
     /// Runs `body`, turning its errors into a message on stderr and the exit status of `ExitStatus`.
@@ -211,7 +217,7 @@ struct Session: Sendable {
 
     /// Writes `text` and a newline to stdout.
     func print(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        StandardStream.output.write(text + "\n")
     }
 }
 

@@ -1,8 +1,12 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Git
 import LockPool
 import PoolMetrics
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The output formats of `stats`.
 enum StatsFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -302,7 +306,7 @@ struct StatsCommand: AsyncParsableCommand {
         lines.append("holds: " + holds(statistics.holds))
         let operations = statistics.operations
         lines.append(
-            "operations: \(operations.total) (\(String(format: "%.1f", operations.perDay)) per day): claims "
+            "operations: \(operations.total) (\(oneDecimal(operations.perDay)) per day): claims "
                 + "\(operations.claims), releases \(operations.releases), adds \(operations.adds), removes "
                 + "\(operations.removes), updates \(operations.updates)")
         if let waits = statistics.waits {
@@ -348,7 +352,15 @@ struct StatsCommand: AsyncParsableCommand {
     }
 
     /// `0.5` as `50.0%`.
-    static func percent(_ ratio: Double) -> String { String(format: "%.1f%%", ratio * 100) }
+    static func percent(_ ratio: Double) -> String { oneDecimal(ratio * 100) + "%" }
+
+    /// `value` with one decimal, as printf's `%.1f` writes it (Foundation's `String(format:)` is outside
+    /// FoundationEssentials).
+    static func oneDecimal(_ value: Double) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.1f", $0) }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     /// A duration to the millisecond, Go style (`1h0m0s`, `1.5s`).
     static func exact(_ duration: Duration) -> String { duration.goDescription }

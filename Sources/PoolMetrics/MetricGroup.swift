@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import StringSupport
 
 /// One Pushgateway group: its grouping labels and its metrics in the text exposition format. A `PUT` replaces the
 /// whole group, so everything that belongs to it travels in one request.
@@ -34,10 +35,6 @@ public struct MetricGroup: Sendable, Equatable {
         return path
     }
 
-    /// Characters a path segment may carry unencoded: RFC 3986's unreserved set.
-    private static let unreserved = CharacterSet(
-        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
     static func segment(_ name: String, _ value: String) -> String {
         if value.isEmpty { return "\(name)@base64/=" }
         if value.contains("/") {
@@ -45,6 +42,6 @@ public struct MetricGroup: Sendable, Equatable {
                 .replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
             return "\(name)@base64/\(base64)"
         }
-        return "\(name)/\(value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value)"
+        return "\(name)/\(value.percentEncoded(allowing: .unreserved))"
     }
 }

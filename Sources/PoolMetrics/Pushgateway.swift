@@ -1,5 +1,7 @@
-import Foundation
+import FoundationEssentials
 import HTTPClient
+import LockPool
+import StringSupport
 
 /// Pushes metric groups to a Prometheus Pushgateway, one `PUT` per group (which replaces the group), in the text
 /// exposition format.
@@ -54,7 +56,7 @@ public struct Pushgateway: Sendable {
             guard (200..<300).contains(response.status) else {
                 let answer =
                     String(decoding: response.body, as: UTF8.self)
-                    .split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                    .split(whereSeparator: \.isNewline).first.map { $0.trimming(.whitespaces) } ?? ""
                 return "PUT \(path) answered HTTP \(response.status)\(answer.isEmpty ? "" : ": \(answer)")"
             }
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import StringSupport
 
 /// A Pushgateway base URL as `source.prometheus_push_gateway` gives it (SPEC §9): `http://` is prepended when the text
 /// names no scheme, trailing `/`s are removed, and userinfo becomes HTTP basic authentication.
@@ -41,7 +42,7 @@ public struct PushgatewayAddress: Sendable, Equatable, CustomStringConvertible, 
     public init(_ text: String) throws(Problem) {
         var rest = Substring(text)
         var scheme = "http"
-        if let range = rest.range(of: "://") {
+        if let range = rest.firstRange(of: "://") {
             scheme = rest[..<range.lowerBound].lowercased()
             rest = rest[range.upperBound...]
         }
@@ -56,11 +57,11 @@ public struct PushgatewayAddress: Sendable, Equatable, CustomStringConvertible, 
             let userinfo = authority[..<at]
             authority = authority[authority.index(after: at)...]
             if let colon = userinfo.firstIndex(of: ":") {
-                user = String(userinfo[..<colon]).removingPercentEncoding ?? String(userinfo[..<colon])
+                user = String(userinfo[..<colon]).percentDecoded ?? String(userinfo[..<colon])
                 let secret = userinfo[userinfo.index(after: colon)...]
-                password = String(secret).removingPercentEncoding ?? String(secret)
+                password = String(secret).percentDecoded ?? String(secret)
             } else {
-                user = String(userinfo).removingPercentEncoding ?? String(userinfo)
+                user = String(userinfo).percentDecoded ?? String(userinfo)
             }
         }
         guard !authority.isEmpty, !authority.hasPrefix(":") else { throw .missingHost }
@@ -89,13 +90,11 @@ public struct PushgatewayAddress: Sendable, Equatable, CustomStringConvertible, 
         if let authorization { secrets.append(String(authorization.dropFirst("Basic ".count))) }
         if let password, !password.isEmpty {
             secrets.append(password)
-            if let encoded = password.addingPercentEncoding(withAllowedCharacters: .urlUserAllowed) {
-                secrets.append(encoded)
-            }
+            secrets.append(password.percentEncoded(allowing: .userinfo))
             secrets.append("\(user):\(password)")
         }
         var result = text
-        for secret in secrets where !secret.isEmpty { result = result.replacingOccurrences(of: secret, with: "****") }
+        for secret in secrets where !secret.isEmpty { result = result.replacing(secret, with: "****") }
         return result
     }
 

@@ -1,5 +1,5 @@
+import ArgumentParser
 import ConcourseResource
-import Foundation
 import LockPoolCLI
 
 /// `lockpool`: parses argv and runs the subcommand. Installed also as `/opt/resource/check`, `in` and `out` (links to
@@ -7,7 +7,7 @@ import LockPoolCLI
 /// separate `check`, `in` and `out` executables are.
 @main enum EntryPoint {
     static func main() async {
-        let name = CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+        let name = CommandLine.arguments.first?.split(separator: "/").last.map(String.init) ?? ""
         if let step = ResourceMain.Step(rawValue: name) { await ResourceMain.main(step) }
         await LockPoolCommand.main()
     }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import ConcourseResource
 import Foundation
 import LockPoolCLI

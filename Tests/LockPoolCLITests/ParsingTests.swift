@@ -174,6 +174,32 @@ import Testing
         #expect(source.uri == "/plain.git" && source.branch == "b" && source.pool == "envs")
     }
 
+    /// A `--source` file is read by the resource's JSON parser: numbers keep their text, and what the resource refuses
+    /// (a duplicate key, a file that is not one JSON object) is refused here too, with a usage error.
+    @Test func sourceFileIsReadAsTheResourceReadsIt() throws {
+        let exact = try temporaryFile(#"{"uri":"/r.git","retry_delay":0.1,"git_config":[{"name":"a.b","value":"1"}]}"#)
+        defer { try? FileManager.default.removeItem(atPath: exact) }
+        let source = try options(["--source", exact, "--git-config", "c.d=2"])
+            .resolvedSource(pool: "envs", environment: [:]).0
+        #expect(source.retryDelay == .milliseconds(100))
+        #expect(source.gitConfig.map(\.name) == ["a.b", "c.d"] && source.gitConfig.map(\.value) == ["1", "2"])
+
+        for (text, message) in [
+            (#"{"uri":"/r.git","branch":"a","branch":"b"}"#, "duplicate key 'source.branch'"),
+            (#"["/r.git"]"#, "expected a JSON object"), (#"{"uri":"#, "expected a JSON object"),
+            ("", "expected a JSON object"),
+        ] {
+            let file = try temporaryFile(text)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            #expect {
+                try options(["--source", file]).resolvedSource(pool: "envs", environment: [:])
+            } throws: { error in
+                guard case CLIError.usage(let text, _) = error else { return false }
+                return text.contains(message)
+            }
+        }
+    }
+
     @Test func branchDefaultsToMain() throws {
         let source = try options(["--repo", "/r.git"]).resolvedSource(pool: "envs", environment: [:]).0
         #expect(source.branch == "main")

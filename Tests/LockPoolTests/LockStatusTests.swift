@@ -9,18 +9,6 @@ private let apply = BuildInfo(team: "main", pipeline: "deploy", job: "apply", na
 private let alice = (name: "Alice Doe", email: "alice@example.com")
 private let bob = (name: "Bob", email: "bob@example.com")
 
-/// A fixed sequence of pseudo-random numbers (SplitMix64), so that a generated history is the same on every run.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct LockStatusTests {
     /// ```
     /// c0  seed: envs {a, b, d, e unclaimed; c claimed}, ops/eu {x unclaimed}
@@ -177,7 +165,7 @@ private struct SplitMix64: RandomNumberGenerator {
             for lock in unclaimed[pool]! { seeds[pool, default: [:]][lock] = .unclaimed(lock) }
         }
         let history = try HandBuiltHistory(label: "status-many", pools: seeds)
-        var random = SplitMix64(state: 20_260_502)
+        var random = SeededRandom(seed: 20_260_502)
         var added = 0
         func claimMessage(_ pool: String, _ lock: String, _ n: Int) -> String {
             switch n % 5 {

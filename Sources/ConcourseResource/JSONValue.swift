@@ -1,15 +1,16 @@
-/// A JSON value as read from a request on stdin.
+/// A JSON value: a request on stdin, a `lockpool --source` file, an answer of the Concourse API.
 ///
-/// Unlike `JSONSerialization`, it keeps what validation needs: booleans apart from numbers, numbers as written (so
-/// `0.1` seconds is exact), and every member of an object in input order, duplicates included.
-enum RequestJSON: Sendable, Equatable {
+/// Unlike `JSONSerialization` (outside FoundationEssentials), it keeps what validation needs: booleans apart from
+/// numbers, numbers as written (so `0.1` seconds is exact), and every member of an object in input order, duplicates
+/// included.
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     /// A number, as its literal text (`10`, `-1.5e3`).
     case number(String)
     case string(String)
-    case array([RequestJSON])
-    case object([RequestJSONMember])
+    case array([JSONValue])
+    case object([JSONMember])
 
     /// The JSON type with an article, as used in `expected a string, got a number`.
     var typeDescription: String {
@@ -22,23 +23,83 @@ enum RequestJSON: Sendable, Equatable {
         case .object: "an object"
         }
     }
+
+    /// `bytes` as exactly one JSON value, or nil when they are not (see `JSONParser.parse` for the reason).
+    public static func parse(_ bytes: [UInt8]) -> JSONValue? { try? JSONParser.parse(bytes) }
+
+    /// The value of an object's member `key` (the last one, when the key repeats); nil for other values.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.last { $0.key == key }?.value
+    }
+
+    /// The text of a string value.
+    public var string: String? {
+        if case .string(let text) = self { text } else { nil }
+    }
+
+    /// An object with `key` set to `value`: every member of that key is replaced by one at the end.
+    public func setting(_ key: String, to value: JSONValue) -> JSONValue {
+        guard case .object(var members) = self else { return self }
+        members.removeAll { $0.key == key }
+        members.append(JSONMember(key: key, value: value))
+        return .object(members)
+    }
+
+    /// Compact JSON text, strings escaped as JavaScript's `JSON.stringify` does; numbers keep their text.
+    public var json: String {
+        switch self {
+        case .null: "null"
+        case .bool(let value): value ? "true" : "false"
+        case .number(let text): text
+        case .string(let text): Self.quoted(text)
+        case .array(let elements): "[" + elements.map(\.json).joined(separator: ",") + "]"
+        case .object(let members):
+            "{" + members.map { Self.quoted($0.key) + ":" + $0.value.json }.joined(separator: ",") + "}"
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\u{08}": result += "\\b"
+            case "\u{0C}": result += "\\f"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
 }
 
 /// One `"key": value` member of a JSON object.
-struct RequestJSONMember: Sendable, Equatable {
-    var key: String
-    var value: RequestJSON
+public struct JSONMember: Sendable, Equatable {
+    public var key: String
+    public var value: JSONValue
+
+    public init(key: String, value: JSONValue) {
+        self.key = key
+        self.value = value
+    }
 }
 
 /// Why the input is not one JSON object; `description` is the text inside `invalid payload (…)`.
-struct RequestJSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
     var description: String
 }
 
 /// A strict JSON parser (RFC 8259) for a request: exactly one value, UTF-8, no trailing data, bounded nesting.
 ///
 /// Messages give a position and what was expected, never the offending text, since the input may hold secrets.
-struct RequestJSONParser {
+struct JSONParser {
     /// Deeper nesting is refused rather than risking the stack; requests are a few levels deep.
     static let maximumDepth = 128
 
@@ -50,15 +111,15 @@ struct RequestJSONParser {
 
     /// Parses `input` as exactly one JSON value surrounded by optional whitespace.
     ///
-    /// - Throws: `RequestJSONSyntaxError` when the input is empty, not UTF-8, not JSON, or has data after the value.
-    static func parse(_ input: [UInt8]) throws(RequestJSONSyntaxError) -> RequestJSON {
+    /// - Throws: `JSONSyntaxError` when the input is empty, not UTF-8, not JSON, or has data after the value.
+    static func parse(_ input: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         guard String(validating: input, as: UTF8.self) != nil else {
-            throw RequestJSONSyntaxError(description: "the input is not valid UTF-8")
+            throw JSONSyntaxError(description: "the input is not valid UTF-8")
         }
-        var parser = RequestJSONParser(bytes: input)
+        var parser = JSONParser(bytes: input)
         parser.skipWhitespace()
         guard parser.index < input.count else {
-            throw RequestJSONSyntaxError(description: "empty input; expected one JSON object")
+            throw JSONSyntaxError(description: "empty input; expected one JSON object")
         }
         let value = try parser.parseValue()
         parser.skipWhitespace()
@@ -68,7 +129,7 @@ struct RequestJSONParser {
         return value
     }
 
-    private func failure(_ expectation: String) -> RequestJSONSyntaxError {
+    private func failure(_ expectation: String) -> JSONSyntaxError {
         var line = 1
         var lineStart = 0
         for position in 0..<min(index, bytes.count) where bytes[position] == UInt8(ascii: "\n") {
@@ -77,7 +138,7 @@ struct RequestJSONParser {
         }
         // Columns count characters, not bytes: continuation bytes of multi-byte UTF-8 sequences are skipped.
         let column = bytes[lineStart..<min(index, bytes.count)].count { $0 & 0xC0 != 0x80 } + 1
-        return RequestJSONSyntaxError(description: "invalid JSON at line \(line), column \(column): \(expectation)")
+        return JSONSyntaxError(description: "invalid JSON at line \(line), column \(column): \(expectation)")
     }
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -91,7 +152,7 @@ struct RequestJSONParser {
         }
     }
 
-    private mutating func parseValue() throws(RequestJSONSyntaxError) -> RequestJSON {
+    private mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
         guard let byte = current else { throw failure("unexpected end of input; expected a value") }
         switch byte {
         case UInt8(ascii: "{"): return try parseObject()
@@ -105,8 +166,8 @@ struct RequestJSONParser {
         }
     }
 
-    private mutating func parseLiteral(_ word: String, _ value: RequestJSON) throws(RequestJSONSyntaxError)
-        -> RequestJSON
+    private mutating func parseLiteral(_ word: String, _ value: JSONValue) throws(JSONSyntaxError)
+        -> JSONValue
     {
         for expected in word.utf8 {
             guard current == expected else { throw failure("expected a value") }
@@ -115,18 +176,18 @@ struct RequestJSONParser {
         return value
     }
 
-    private mutating func enter() throws(RequestJSONSyntaxError) {
+    private mutating func enter() throws(JSONSyntaxError) {
         depth += 1
         guard depth <= Self.maximumDepth else {
             throw failure("nested more than \(Self.maximumDepth) levels deep")
         }
     }
 
-    private mutating func parseObject() throws(RequestJSONSyntaxError) -> RequestJSON {
+    private mutating func parseObject() throws(JSONSyntaxError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
         index += 1  // {
-        var members: [RequestJSONMember] = []
+        var members: [JSONMember] = []
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -140,7 +201,7 @@ struct RequestJSONParser {
             guard current == UInt8(ascii: ":") else { throw failure("expected ':' after an object key") }
             index += 1
             skipWhitespace()
-            members.append(RequestJSONMember(key: key, value: try parseValue()))
+            members.append(JSONMember(key: key, value: try parseValue()))
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
@@ -152,11 +213,11 @@ struct RequestJSONParser {
         }
     }
 
-    private mutating func parseArray() throws(RequestJSONSyntaxError) -> RequestJSON {
+    private mutating func parseArray() throws(JSONSyntaxError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
         index += 1  // [
-        var elements: [RequestJSON] = []
+        var elements: [JSONValue] = []
         skipWhitespace()
         if current == UInt8(ascii: "]") {
             index += 1
@@ -176,7 +237,7 @@ struct RequestJSONParser {
         }
     }
 
-    private mutating func parseNumber() throws(RequestJSONSyntaxError) -> RequestJSON {
+    private mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
         let start = index
         if current == UInt8(ascii: "-") { index += 1 }
         guard let first = current, isDigit(first) else { throw failure("expected a digit in a number") }
@@ -204,7 +265,7 @@ struct RequestJSONParser {
         while let byte = current, isDigit(byte) { index += 1 }
     }
 
-    private mutating func parseString() throws(RequestJSONSyntaxError) -> String {
+    private mutating func parseString() throws(JSONSyntaxError) -> String {
         index += 1  // opening quote
         var scalars = String.UnicodeScalarView()
         var runStart = index
@@ -233,7 +294,7 @@ struct RequestJSONParser {
     }
 
     /// Reads the escape after a backslash. Unpaired surrogates become U+FFFD, as Go's `encoding/json` does.
-    private mutating func parseEscape() throws(RequestJSONSyntaxError) -> Unicode.Scalar {
+    private mutating func parseEscape() throws(JSONSyntaxError) -> Unicode.Scalar {
         guard let byte = current else { throw failure("unexpected end of input in a string") }
         index += 1
         switch byte {
@@ -268,7 +329,7 @@ struct RequestJSONParser {
         }
     }
 
-    private mutating func parseHex4() throws(RequestJSONSyntaxError) -> UInt32 {
+    private mutating func parseHex4() throws(JSONSyntaxError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
             guard let byte = current, let digit = hexValue(byte) else {
