@@ -1,3 +1,5 @@
+import LockPool
+
 /// A JSON value: a request on stdin, a `lockpool --source` file, an answer of the Concourse API.
 ///
 /// Unlike `JSONSerialization` (outside FoundationEssentials), it keeps what validation needs: booleans apart from
@@ -34,7 +36,7 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// The text of a string value.
-    public var string: String? {
+    public var text: String? {
         if case .string(let text) = self { text } else { nil }
     }
 
@@ -46,37 +48,18 @@ public enum JSONValue: Sendable, Equatable {
         return .object(members)
     }
 
-    /// Compact JSON text, strings escaped as JavaScript's `JSON.stringify` does; numbers keep their text.
+    /// Compact JSON text; numbers keep their text. Strings are escaped as JavaScript's `JSON.stringify` does, and U+007F
+    /// as `\u007f` too (`NameRule.jsonQuoted`), which keeps the text one printable line and parses to the same value.
     public var json: String {
         switch self {
         case .null: "null"
         case .bool(let value): value ? "true" : "false"
         case .number(let text): text
-        case .string(let text): Self.quoted(text)
+        case .string(let text): NameRule.jsonQuoted(text)
         case .array(let elements): "[" + elements.map(\.json).joined(separator: ",") + "]"
         case .object(let members):
-            "{" + members.map { Self.quoted($0.key) + ":" + $0.value.json }.joined(separator: ",") + "}"
+            "{" + members.map { NameRule.jsonQuoted($0.key) + ":" + $0.value.json }.joined(separator: ",") + "}"
         }
-    }
-
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\u{08}": result += "\\b"
-            case "\u{0C}": result += "\\f"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }
 

@@ -97,7 +97,7 @@ struct ConcourseAPI: Sendable {
         let status = response.status
         switch status {
         case 200:
-            guard let buildStatus = JSONValue.parse(response.body)?["status"]?.string else {
+            guard let buildStatus = JSONValue.parse(response.body)?["status"]?.text else {
                 return .unavailable(reason: "GET \(shownURL)\(path): the answer names no build status")
             }
             switch buildStatus {

@@ -128,7 +128,7 @@ struct Session: Sendable {
         switch value {
         case .object(let members):
             // A git_config entry's value is a secret for the keys that carry one.
-            let name = value["name"]?.string?.lowercased()
+            let name = value["name"]?.text?.lowercased()
             let secretEntry = name == "http.extraheader" || name == "http.proxy"
             return members.flatMap {
                 secretValues(in: $0.value, key: secretEntry && $0.key == "value" ? "secret" : $0.key)
