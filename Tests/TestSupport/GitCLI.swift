@@ -151,6 +151,20 @@ public struct GitCLI: Sendable {
         try run(arguments, in: directory)
     }
 
+    /// Runs the executable `script` with this runner's environment (its empty git configuration and its identity): the
+    /// example scripts that drive git. Returns its result whatever the exit status.
+    ///
+    /// - Throws: `ChildProcessError` when the script cannot be started or times out.
+    public func runScript(
+        _ script: URL, _ arguments: [String], in directory: URL? = nil, timeout: Duration = .seconds(120)
+    ) throws -> GitResult {
+        let outcome = try ChildProcess.run(
+            executable: script, arguments: arguments, environment: environment,
+            directory: directory ?? self.directory, stdin: Data(), timeout: timeout)
+        return GitResult(
+            status: outcome.status, stdout: outcome.stdout, stderr: String(decoding: outcome.stderr, as: UTF8.self))
+    }
+
     /// Runs git and returns stdout as text without trailing newlines.
     ///
     /// - Throws: `GitCLIError` on a non-zero exit status; `ChildProcessError` when git cannot be started.
