@@ -4,6 +4,10 @@ import LockPool
 import PoolMetrics
 import StringSupport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The `out` step: one pool operation per put (SPEC §4.1), then its metrics (SPEC §9).
 public enum OutCommand {
     /// What `out` did: its stdout, and the metrics to push once that has been written.
@@ -87,9 +91,11 @@ public enum OutCommand {
 
 /// A step directory inside the `out` source directory: `name`, `metadata` and optionally `claim_ref`.
 struct StepDirectory {
+    let sourceDirectory: String
     let path: String
 
     init(_ sourceDirectory: String, _ directory: String) {
+        self.sourceDirectory = sourceDirectory
         path = FilePaths.join(sourceDirectory, directory)
     }
 
@@ -97,10 +103,26 @@ struct StepDirectory {
         let filePath = FilePaths.join(path, file)
         var isDirectory = false
         guard FileManager.default.fileExists(atPath: filePath, isDirectory: &isDirectory) else { return nil }
+        // Task outputs may come from code the pipeline does not trust: a symbolic link (the file or a directory on
+        // the way) may lead anywhere inside the source directory, but not out of it, or the container's own files
+        // (`/proc/self/environ`, a mounted secret) would be committed into the lock repository.
+        guard let real = Self.realPath(filePath), let root = Self.realPath(sourceDirectory),
+            real.hasPrefix(root == "/" ? "/" : root + "/")
+        else {
+            throw FileReadError(
+                description: "\(filePath) is a symbolic link that leads out of the source directory; copy the file")
+        }
         guard !isDirectory, let data = FileManager.default.contents(atPath: filePath) else {
             throw FileReadError(description: "\(filePath) is not a readable file")
         }
         return Array(data)
+    }
+
+    /// `path` with every symbolic link, `.` and `..` resolved (`realpath(3)`); nil when it cannot be resolved.
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     private struct FileReadError: Error { let description: String }

@@ -388,7 +388,8 @@ enum RequestSecrets {
         } else {
             return url
         }
-        let authorityEnd = url[authorityStart...].firstIndex { "/?#".contains($0) } ?? url.endIndex
+        let scheme = url[..<authorityStart].dropLast(authorityStart == url.startIndex ? 0 : 3)
+        let authorityEnd = RemoteAddress.authorityEnd(of: url[authorityStart...], scheme: scheme)
         guard let at = url[authorityStart..<authorityEnd].lastIndex(of: "@") else { return url }
         return String(url[..<authorityStart]) + String(url[url.index(after: at)...])
     }
@@ -419,7 +420,7 @@ enum RequestSecrets {
         } else {
             return nil
         }
-        let authority = rest.prefix { !"/?#".contains($0) }
+        let authority = rest[..<RemoteAddress.authorityEnd(of: rest, scheme: scheme)]
         guard let at = authority.lastIndex(of: "@") else { return nil }
         return (scheme, authority[..<at])
     }

@@ -80,9 +80,14 @@ public enum ResourceMain {
     private static func ensureHomeDirectory() {
         guard (ProcessInfo.processInfo.environment["HOME"] ?? "").isEmpty else { return }
         let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        let home = FilePaths.join(temporary, "lockpool-home-\(getuid())")
-        try? FileManager.default.createDirectory(
-            atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // It must be this user's own: libgit2 reads its .gitconfig and .ssh/known_hosts. Otherwise (another user made it
+        // on a shared /tmp) a fresh one is made.
+        var home = FilePaths.join(temporary, "lockpool-home-\(geteuid())")
+        if PrivateDirectory.problem(home) != nil {
+            var template = Array(FilePaths.join(temporary, "lockpool-home-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else { return }
+            home = String(cString: made)
+        }
         setenv("HOME", home, 1)
     }
 }

@@ -27,6 +27,8 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case noHistory(pool: String, ref: String)
     case noLongerAcquired
     case gitFailed(operation: String, underlying: GitError)
+    /// A directory lockpool keeps state in (the cache root) is not its own, nor is the per-user alternative.
+    case notPrivate(path: String, problem: String, fallback: String, fallbackProblem: String)
 
     public var description: String {
         switch self {
@@ -66,6 +68,9 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
         case .noHistory(let pool, let ref): "pool '\(pool)' has no history at version \(ref)"
         case .noLongerAcquired: "lock instance is no longer acquired"
         case .gitFailed(let operation, let underlying): "could not \(operation): \(underlying.message)"
+        case .notPrivate(let path, let problem, let fallback, let fallbackProblem):
+            "the cache directory \(path) \(problem), and \(fallback) \(fallbackProblem); remove them or set TMPDIR "
+                + "to a directory of your own"
         }
     }
 }

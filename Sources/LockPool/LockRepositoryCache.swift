@@ -30,20 +30,23 @@ public final class LockRepositoryCache {
     /// Opens (or creates) the cache for `remoteURL` and `branch` below `root`.
     ///
     /// - Parameters:
-    ///   - root: the cache root, usually `$TMPDIR/lockpool-cache`.
+    ///   - root: the cache root, usually `$TMPDIR/lockpool-cache`; when it is not a directory of this user's own (not
+    ///     writable by others), `<root>-<uid>` is used instead.
     ///   - remoteURL: the remote URL without userinfo.
     ///   - branch: the branch name.
     ///   - options: how to reach the remote.
-    /// - Throws: `LockPoolError.gitFailed` when the cache cannot be created.
+    /// - Throws: `LockPoolError.gitFailed` when the cache cannot be created, `LockPoolError.notPrivate` when neither
+    ///   root is this user's own.
     public init(root: String, remoteURL: String, pushURL: String? = nil, branch: String, options: RemoteOptions) throws
     {
+        // The root must be this user's own (or `<root>-<uid>` is used): another user's could hold a planted cache.
+        let root = try PrivateDirectory.ensure(root)
         self.pushURL = pushURL
         self.path = Self.directory(root: root, remoteURL: remoteURL, branch: branch)
         self.remoteURL = remoteURL
         self.branch = branch
         self.options = options
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let fd = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        let fd = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             throw LockPoolError.gitFailed(
                 operation: "open the cache",

@@ -10,6 +10,21 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
     /// The password from the URI's userinfo, if any (a secret).
     public let password: String?
 
+    /// Where the authority ends in `rest`, a URL's text after `://`: at the first `/`, `?` or `#`, unless an http(s)
+    /// password holds one of them unencoded (`https://user:pa/ss@host/…`), which would otherwise leave the whole
+    /// userinfo in the URL that is printed and given to libgit2. A `:` followed by anything but a port before that
+    /// delimiter, and an `@` after it, mark such a password; the authority then ends at the first delimiter after the
+    /// `@`. Every place that takes userinfo out of a URL (or lists it as a secret) reads the authority this way.
+    public static func authorityEnd(of rest: Substring, scheme: some StringProtocol) -> Substring.Index {
+        let isDelimiter = { (character: Character) in character == "/" || character == "?" || character == "#" }
+        let end = rest.firstIndex(where: isDelimiter) ?? rest.endIndex
+        let web = scheme.lowercased() == "http" || scheme.lowercased() == "https"
+        guard web, !rest.hasPrefix("["), !rest[..<end].contains("@"), let colon = rest[..<end].firstIndex(of: ":"),
+            !rest[rest.index(after: colon)..<end].allSatisfy(\.isNumber), let at = rest[end...].firstIndex(of: "@")
+        else { return end }
+        return rest[at...].firstIndex(where: isDelimiter) ?? rest.endIndex
+    }
+
     /// Parses `uri`: local paths (made absolute), `file://`, `git://`, `ssh://`, scp-like `user@host:path`,
     /// `http(s)://`.
     ///
@@ -20,17 +35,7 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
         if let schemeEnd = uri.firstRange(of: "://") {
             let scheme = uri[..<schemeEnd.lowerBound]
             let rest = uri[schemeEnd.upperBound...]
-            var authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-            // `https://user:pa/ss@host/…`: a password with an unencoded `/` would otherwise leave the whole
-            // userinfo in the URL that is printed and given to libgit2. A `:` followed by anything but a port
-            // before the first `/`, and an `@` after it, mark such a password.
-            if scheme == "http" || scheme == "https", !rest.hasPrefix("["), !rest[..<authorityEnd].contains("@"),
-                let colon = rest[..<authorityEnd].firstIndex(of: ":"),
-                !rest[rest.index(after: colon)..<authorityEnd].allSatisfy(\.isNumber),
-                let at = rest[authorityEnd...].firstIndex(of: "@")
-            {
-                authorityEnd = rest[at...].firstIndex(of: "/") ?? rest.endIndex
-            }
+            let authorityEnd = Self.authorityEnd(of: rest, scheme: scheme)
             let authority = rest[..<authorityEnd]
             if let at = authority.lastIndex(of: "@") {
                 let userinfo = authority[..<at]

@@ -10,4 +10,14 @@ public enum FilePaths {
         while head.count > 1, head.hasSuffix("/") { head.removeLast() }
         return head == "/" ? "/" + tail : head + "/" + tail
     }
+
+    /// The directory part of `path`, as `dirname` without its `.`: `parent(of: "/tmp/x")` is `/tmp`, `parent(of: "/x")`
+    /// and `parent(of: "/")` are `/`, `parent(of: "x")` is empty.
+    public static func parent(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        let parent = trimmed[..<slash].reversed().drop { $0 == "/" }.reversed()
+        return parent.isEmpty ? "/" : String(parent)
+    }
 }

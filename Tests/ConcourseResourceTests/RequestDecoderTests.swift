@@ -890,10 +890,25 @@ struct URIUserinfoCase: Sendable, CustomTestStringConvertible {
     URIUserinfoCase(uri: "https://user:pw@host/a@b", secrets: ["user:pw", "pw"]),
     URIUserinfoCase(uri: "ssh://git:pw@host/x", secrets: ["git:pw", "pw"]),
     URIUserinfoCase(uri: "/srv/locks.git", secrets: []),
+    // Unencoded `/`, `?` and `#` in a password (security review, finding 11): the authority reaches the `@`.
+    URIUserinfoCase(uri: "https://user:pa/ss@host/locks.git", secrets: ["user:pa/ss", "pa/ss"]),
+    URIUserinfoCase(uri: "https://user:p?w#d@host:8443/locks.git", secrets: ["user:p?w#d", "p?w#d"]),
+    URIUserinfoCase(uri: "https://host:8443/path/a@b", secrets: []),
 ])
 func secretsInURIUserinfo(_ c: URIUserinfoCase) throws {
     let source = Source(uri: c.uri, branch: "b", pool: "p")
     #expect(source.secrets == c.secrets)
+    for secret in c.secrets { #expect(!String(describing: source).contains(secret), "\(source)") }
+}
+
+@Test(arguments: [
+    ("https://user:pa/ss@host/locks.git", "https://host/locks.git"),
+    ("https://user:p?w@host", "https://host"), ("http://u:pw@gw:9091/x", "http://gw:9091/x"),
+    ("https://host:8443/a@b", "https://host:8443/a@b"), ("u:pw@gw:9091", "u:pw@gw:9091"),
+    ("ssh://git@host/x", "ssh://host/x"),
+])
+func removingUserinfoReadsTheAuthorityAsRemoteAddressDoes(_ url: String, _ shown: String) {
+    #expect(RequestSecrets.removingUserinfo(url) == shown)
 }
 
 @Test func secretsNeverAppearInProblemsOrDescriptions() throws {

@@ -13,6 +13,33 @@ import Testing
             .check, request: ["source": harness.source(source)], environment: environment)
     }
 
+    /// Without HOME (some resource containers), a step makes one up under TMPDIR, since libgit2's ssh transport
+    /// needs one; one that another user could have planted on a shared /tmp is not used (security review, finding 13).
+    @Test(arguments: [false, true]) func withoutHomeAPrivateOneIsMadeUp(planted: Bool) throws {
+        let harness = try makeHarness("startup-home", locks: ["env-1": .unclaimed()])
+        let tmp = try harness.scratch.directory("tmp-home-test")
+        let usual = tmp.appendingPathComponent("lockpool-home-\(geteuid())")
+        if planted {
+            try FileManager.default.createDirectory(at: usual, withIntermediateDirectories: true)
+            chmod(usual.path, 0o777)
+        }
+        var environment = harness.environment
+        environment["HOME"] = ""
+        environment["TMPDIR"] = tmp.path
+        let result = try harness.executables.run(
+            .check, request: ["source": harness.source()], environment: environment)
+        #expect(result.status == 0, "\(result)")
+        let homes = try FileManager.default.contentsOfDirectory(atPath: tmp.path).filter {
+            $0.hasPrefix("lockpool-home-")
+        }
+        let made = homes.filter { $0 != usual.lastPathComponent }
+        #expect(made.count == (planted ? 1 : 0), "\(homes)")
+        let used = planted ? tmp.appendingPathComponent(made.first ?? "") : usual
+        let mode = try FileManager.default.attributesOfItem(atPath: used.path)[.posixPermissions] as? Int
+        #expect(mode == 0o700)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: used.path).isEmpty)  // nothing is written there
+    }
+
     @Test func aCheckOnALocalRepositoryLoadsNeitherLibcurlNorTheCABundle() throws {
         let harness = try makeHarness("startup-local", locks: ["env-1": .unclaimed()])
         let result = try trace(harness)

@@ -97,6 +97,14 @@ import Testing
         #expect(FilePaths.join(base, component) == (base as NSString).appendingPathComponent(component))
     }
 
+    @Test(arguments: [
+        ("/tmp/x", "/tmp"), ("/tmp/x/", "/tmp"), ("/tmp//x", "/tmp"), ("/x", "/"), ("x", ""), ("/", "/"), ("a/b", "a"),
+        ("", ""),
+    ])
+    func parentDirectory(_ path: String, _ parent: String) {
+        #expect(FilePaths.parent(of: path) == parent)
+    }
+
     /// Where NSString keeps a doubled slash, one is written, as Go's `filepath.Join` (the upstream resource's) does.
     @Test(arguments: [
         ("/tmp//", "x", "/tmp/x"), ("/tmp", "/x", "/tmp/x"), ("//", "x", "/x"), ("/tmp", "//x", "/tmp/x"),
