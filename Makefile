@@ -24,13 +24,21 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all build lint test test-staged stress release completions demo bench install stage image-rootfs clean fuzz \
+.PHONY: all deps-build deps-test build lint test test-staged stress release completions demo bench install stage image-rootfs clean fuzz \
 	fuzz-build sanitize
 
 all: build
 
 build:
 	$(SWIFT) build $(SWIFT_FLAGS)
+
+# The Debian packages the build (deps-build) or the tests' servers (deps-test) need, installed when missing (as root or
+# with passwordless sudo; otherwise the apt-get command is printed): `make demo` and `make test` work on a fresh machine.
+deps-build:
+	@assets/install-deps.sh build
+
+deps-test:
+	@assets/install-deps.sh test
 
 # The suites that load both cores for minutes (16 stress workers, 100 SIGKILLs, 330 bad requests) run in a pass of
 # their own, so that they do not stretch the timing bounds of the other end-to-end tests.
@@ -49,7 +57,7 @@ lint:
 		exit 1; \
 	fi
 
-test: lint
+test: deps-test lint
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --skip EndToEndTests $(SWIFT_FLAGS) $(TEST_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --filter EndToEndTests --skip "$(HEAVY_SUITES)" \
@@ -83,7 +91,7 @@ completions: release
 			--generate-completion-script $$shell > completions/lockpool.$$shell || exit 1; \
 	done
 
-demo: release
+demo: deps-build release
 	examples/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 
 # Issue 6's benchmark on the release executables: prints the tables and a summary against the targets, writes
