@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Git", dependencies: ["CLibgit2", "CGitSupport", "StringSupport"], swiftSettings: upcoming),
         // libcurl through dlopen: headers at build time (libcurl4-openssl-dev), the library only when a request is made.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
-        .target(name: "HTTPClient", dependencies: ["CCurl"], swiftSettings: upcoming),
+        .target(name: "HTTPClient", dependencies: ["CCurl", "StringSupport"], swiftSettings: upcoming),
         .target(
             name: "LockPool",
             dependencies: [

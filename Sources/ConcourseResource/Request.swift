@@ -356,42 +356,16 @@ enum RequestSecrets {
     /// password) the user, each as written and percent-decoded. A URL without `://` is read with `defaultScheme`, or
     /// not at all when it is `nil` (scp-like `git@host:path` names only an SSH user).
     static func userinfoSecrets(ofURL url: String, defaultScheme: String?) -> [String] {
-        guard let (scheme, userinfo) = splitUserinfo(url, defaultScheme: defaultScheme) else { return [] }
-        var found: [String] = []
-        let user: Substring
-        let password: Substring?
-        if let colon = userinfo.firstIndex(of: ":") {
-            user = userinfo[..<colon]
-            password = userinfo[userinfo.index(after: colon)...]
-        } else {
-            user = userinfo
-            password = nil
-        }
-        if let password, !password.isEmpty {
-            found += [String(userinfo), String(password)]
-            if let decoded = String(password).percentDecoded { found.append(decoded) }
-        } else if ["http", "https"].contains(scheme.lowercased()), !user.isEmpty {
-            found.append(String(user))
-            if let decoded = String(user).percentDecoded { found.append(decoded) }
-        }
-        return found
+        guard let info = URLUserinfo(in: url, defaultScheme: defaultScheme) else { return [] }
+        if let password = info.password, !password.isEmpty { return info.passwordSecrets }
+        guard ["http", "https"].contains(info.scheme.lowercased()), !info.user.isEmpty else { return [] }
+        return [String(info.user)] + (info.user.percentDecoded.map { [$0] } ?? [])
     }
 
     /// `url` with its userinfo (and the `@`) removed; unchanged when it has none. A URL without `://` is left alone
     /// unless `schemeOptional` says it may start with the authority (a Pushgateway given as `user:pass@host:9091`).
     static func removingUserinfo(_ url: String, schemeOptional: Bool = false) -> String {
-        let authorityStart: String.Index
-        if let separator = url.firstRange(of: "://") {
-            authorityStart = separator.upperBound
-        } else if schemeOptional {
-            authorityStart = url.startIndex
-        } else {
-            return url
-        }
-        let scheme = url[..<authorityStart].dropLast(authorityStart == url.startIndex ? 0 : 3)
-        let authorityEnd = RemoteAddress.authorityEnd(of: url[authorityStart...], scheme: scheme)
-        guard let at = url[authorityStart..<authorityEnd].lastIndex(of: "@") else { return url }
-        return String(url[..<authorityStart]) + String(url[url.index(after: at)...])
+        URLUserinfo(in: url, defaultScheme: schemeOptional ? "http" : nil)?.withoutUserinfo ?? url
     }
 
     /// An `http.extraHeader` value and the parts a server or library might echo: the header's value, and the token
@@ -406,22 +380,5 @@ enum RequestSecrets {
             }
         }
         return found
-    }
-
-    private static func splitUserinfo(_ url: String, defaultScheme: String?) -> (scheme: String, userinfo: Substring)? {
-        let scheme: String
-        let rest: Substring
-        if let separator = url.firstRange(of: "://") {
-            scheme = String(url[..<separator.lowerBound])
-            rest = url[separator.upperBound...]
-        } else if let defaultScheme {
-            scheme = defaultScheme
-            rest = url[...]
-        } else {
-            return nil
-        }
-        let authority = rest[..<RemoteAddress.authorityEnd(of: rest, scheme: scheme)]
-        guard let at = authority.lastIndex(of: "@") else { return nil }
-        return (scheme, authority[..<at])
     }
 }

@@ -1,5 +1,6 @@
 import CCurl
 import FoundationEssentials
+import StringSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -177,12 +178,8 @@ public enum HTTPClient {
 
     /// The userinfo of `url` and its password part, when it has any.
     static func userinfo(of url: String) -> [String] {
-        guard let separator = url.firstRange(of: "://") else { return [] }
-        let authority = url[separator.upperBound...].prefix { !"/?#".contains($0) }
-        guard let at = authority.lastIndex(of: "@") else { return [] }
-        let userinfo = authority[..<at]
-        let password = userinfo.firstIndex(of: ":").map { userinfo[userinfo.index(after: $0)...] }
-        return [String(userinfo)] + (password.map { [String($0)] } ?? [])
+        guard let info = URLUserinfo(in: url) else { return [] }
+        return [String(info.userinfo)] + (info.password.map { [String($0)] } ?? [])
     }
 
     /// Calls `body` with NUL-terminated copies of `strings`, valid for the call.

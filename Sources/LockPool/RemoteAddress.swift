@@ -10,21 +10,6 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
     /// The password from the URI's userinfo, if any (a secret).
     public let password: String?
 
-    /// Where the authority ends in `rest`, a URL's text after `://`: at the first `/`, `?` or `#`, unless an http(s)
-    /// password holds one of them unencoded (`https://user:pa/ss@host/…`), which would otherwise leave the whole
-    /// userinfo in the URL that is printed and given to libgit2. A `:` followed by anything but a port before that
-    /// delimiter, and an `@` after it, mark such a password; the authority then ends at the first delimiter after the
-    /// `@`. Every place that takes userinfo out of a URL (or lists it as a secret) reads the authority this way.
-    public static func authorityEnd(of rest: Substring, scheme: some StringProtocol) -> Substring.Index {
-        let isDelimiter = { (character: Character) in character == "/" || character == "?" || character == "#" }
-        let end = rest.firstIndex(where: isDelimiter) ?? rest.endIndex
-        let web = scheme.lowercased() == "http" || scheme.lowercased() == "https"
-        guard web, !rest.hasPrefix("["), !rest[..<end].contains("@"), let colon = rest[..<end].firstIndex(of: ":"),
-            !rest[rest.index(after: colon)..<end].allSatisfy(\.isNumber), let at = rest[end...].firstIndex(of: "@")
-        else { return end }
-        return rest[at...].firstIndex(where: isDelimiter) ?? rest.endIndex
-    }
-
     /// Parses `uri`: local paths (made absolute), `file://`, `git://`, `ssh://`, scp-like `user@host:path`,
     /// `http(s)://`.
     ///
@@ -34,23 +19,13 @@ public struct RemoteAddress: Sendable, Equatable, CustomStringConvertible {
     public init(_ uri: String, workingDirectory: String = FileManager.default.currentDirectoryPath) {
         if let schemeEnd = uri.firstRange(of: "://") {
             let scheme = uri[..<schemeEnd.lowerBound]
-            let rest = uri[schemeEnd.upperBound...]
-            let authorityEnd = Self.authorityEnd(of: rest, scheme: scheme)
-            let authority = rest[..<authorityEnd]
-            if let at = authority.lastIndex(of: "@") {
-                let userinfo = authority[..<at]
-                let parts = userinfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            if let info = URLUserinfo(in: uri) {
                 let decode = { (s: Substring) in s.percentDecoded ?? String(s) }
-                let user = parts.first.map(decode)
-                let password = parts.count > 1 ? decode(parts[1]) : nil
+                let user = decode(info.user)
+                let password = info.password.map(decode)
                 // ssh keeps its user in the URL (it names the account, not a secret); http(s) moves it out.
-                if scheme == "ssh" {
-                    url =
-                        "\(scheme)://\(user.map { "\($0)@" } ?? "")\(authority[authority.index(after: at)...])\(rest[authorityEnd...])"
-                } else {
-                    url = "\(scheme)://\(authority[authority.index(after: at)...])\(rest[authorityEnd...])"
-                }
-                self.user = user?.isEmpty == true ? nil : user
+                url = scheme == "ssh" ? "\(info.beforeUserinfo)\(user)@\(info.afterUserinfo)" : info.withoutUserinfo
+                self.user = user.isEmpty ? nil : user
                 self.password = password?.isEmpty == true ? nil : password
             } else {
                 url = uri

@@ -15,28 +15,14 @@ struct ConcourseAPI: Sendable {
     var requestTimeout: Duration = .seconds(10)
 
     /// `baseURL` without userinfo: what messages, the reap report and Reap-* trailers show.
-    var shownURL: String {
-        guard let separator = baseURL.firstRange(of: "://") else { return baseURL }
-        let rest = baseURL[separator.upperBound...]
-        let authorityEnd = rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return baseURL }
-        return String(baseURL[..<separator.upperBound]) + String(rest[rest.index(after: at)...])
-    }
+    var shownURL: String { URLUserinfo(in: baseURL)?.withoutUserinfo ?? baseURL }
 
     /// The secrets of this client: the token and any userinfo in `baseURL`, for redaction.
     var secrets: [String] {
         var found = [token].compactMap { $0 }.filter { !$0.isEmpty }
-        if let separator = baseURL.firstRange(of: "://") {
-            let rest = baseURL[separator.upperBound...]
-            let authority = rest[..<(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)]
-            if let at = authority.lastIndex(of: "@") {
-                let userinfo = authority[..<at]
-                found.append(String(userinfo))
-                if let colon = userinfo.firstIndex(of: ":") {
-                    let password = String(userinfo[userinfo.index(after: colon)...])
-                    found += [password, password.percentDecoded ?? password].filter { !$0.isEmpty }
-                }
-            }
+        if let info = URLUserinfo(in: baseURL) {
+            found.append(String(info.userinfo))
+            found += info.passwordSecrets.dropFirst().filter { !$0.isEmpty }
         }
         return found
     }

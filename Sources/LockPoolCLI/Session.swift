@@ -154,15 +154,7 @@ struct Session: Sendable {
     /// The userinfo of a URL (`scheme://user:password@host…`, or `user:password@host` without a scheme), and its
     /// password part as written and percent-decoded.
     static func userinfoSecrets(_ url: String) -> [String] {
-        let start = url.firstRange(of: "://")?.upperBound ?? url.startIndex
-        let rest = url[start...]
-        let authority = rest[..<(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)]
-        guard let at = authority.lastIndex(of: "@") else { return [] }
-        let userinfo = authority[..<at]
-        guard let colon = userinfo.firstIndex(of: ":") else { return [] }
-        let password = String(userinfo[userinfo.index(after: colon)...])
-        guard !password.isEmpty else { return [] }
-        return [String(userinfo), password, password.percentDecoded ?? password]
+        URLUserinfo(in: url, defaultScheme: "http")?.passwordSecrets ?? []
     }
 
     /// Runs `body`, turning its errors into a message on stderr and the exit status of `ExitStatus`.

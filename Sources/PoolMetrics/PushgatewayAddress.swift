@@ -47,23 +47,17 @@ public struct PushgatewayAddress: Sendable, Equatable, CustomStringConvertible, 
             rest = rest[range.upperBound...]
         }
         guard scheme == "http" || scheme == "https" else { throw .unsupportedScheme(scheme) }
-        let authorityEnd = rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex
-        var authority = rest[..<authorityEnd]
-        var path = rest[authorityEnd...]
-        guard !path.contains("?"), !path.contains("#") else { throw .queryOrFragment }
         var user: String?
         var password: String?
-        if let at = authority.lastIndex(of: "@") {
-            let userinfo = authority[..<at]
-            authority = authority[authority.index(after: at)...]
-            if let colon = userinfo.firstIndex(of: ":") {
-                user = String(userinfo[..<colon]).percentDecoded ?? String(userinfo[..<colon])
-                let secret = userinfo[userinfo.index(after: colon)...]
-                password = String(secret).percentDecoded ?? String(secret)
-            } else {
-                user = String(userinfo).percentDecoded ?? String(userinfo)
-            }
+        if let info = URLUserinfo(in: text, defaultScheme: "http") {
+            user = info.user.percentDecoded ?? String(info.user)
+            password = info.password.map { $0.percentDecoded ?? String($0) }
+            rest = info.afterUserinfo
         }
+        let authorityEnd = rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        var path = rest[authorityEnd...]
+        guard !path.contains("?"), !path.contains("#") else { throw .queryOrFragment }
         guard !authority.isEmpty, !authority.hasPrefix(":") else { throw .missingHost }
         while path.hasSuffix("/") { path.removeLast() }
         let url = "\(scheme)://\(authority)\(path)"

@@ -113,3 +113,49 @@ import Testing
         #expect(FilePaths.join(base, component) == joined)
     }
 }
+
+/// The one reader of a URL's userinfo (security review, finding 11).
+@Suite struct URLUserinfoTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let url: String
+        var defaultScheme: String? = nil
+        /// userinfo, user, password, the URL without them; nil when no userinfo is found.
+        let expected: (userinfo: String, user: String, password: String?, stripped: String)?
+        var testDescription: String { url }
+    }
+
+    @Test(arguments: [
+        Case(url: "https://u:pw@host/repo.git", expected: ("u:pw", "u", "pw", "https://host/repo.git")),
+        Case(url: "https://tok@host", expected: ("tok", "tok", nil, "https://host")),
+        Case(url: "https://u:@host/x", expected: ("u:", "u", "", "https://host/x")),
+        Case(url: "https://u:pa/ss@host/x", expected: ("u:pa/ss", "u", "pa/ss", "https://host/x")),
+        Case(url: "https://u:p?w#d@host:8443/x", expected: ("u:p?w#d", "u", "p?w#d", "https://host:8443/x")),
+        Case(url: "HTTPS://u:pa/ss@host/x", expected: ("u:pa/ss", "u", "pa/ss", "HTTPS://host/x")),
+        // A port, no colon, IPv6, or another scheme: the authority ends at the first delimiter.
+        Case(url: "https://host:8443/path/a@b", expected: nil),
+        Case(url: "https://host/path@x", expected: nil),
+        Case(url: "https://[::1]:8443/a@b", expected: nil),
+        Case(url: "ssh://git:pa/ss@host/x", expected: nil),
+        Case(url: "ssh://git@host:2222/x", expected: ("git", "git", nil, "ssh://host:2222/x")),
+        Case(url: "https://a@b@host/x", expected: ("a@b", "a@b", nil, "https://host/x")),
+        // Without a scheme: only with a default one.
+        Case(url: "u:pw@gw:9091", expected: nil),
+        Case(url: "u:pw@gw:9091/x", defaultScheme: "http", expected: ("u:pw", "u", "pw", "gw:9091/x")),
+        Case(url: "git@host:ops/locks.git", expected: nil),
+        Case(url: "/srv/locks.git", defaultScheme: "http", expected: nil),
+    ])
+    func findsTheUserinfo(_ c: Case) {
+        let info = URLUserinfo(in: c.url, defaultScheme: c.defaultScheme)
+        #expect(info.map { String($0.userinfo) } == c.expected?.userinfo)
+        #expect(info.map { String($0.user) } == c.expected?.user)
+        #expect(info?.password.map(String.init) == c.expected?.password)
+        #expect(info?.withoutUserinfo == c.expected?.stripped)
+    }
+
+    @Test func passwordSecrets() {
+        #expect(URLUserinfo(in: "https://u:p%2Fw@h")?.passwordSecrets == ["u:p%2Fw", "p%2Fw", "p/w"])
+        #expect(URLUserinfo(in: "https://u:%zz@h")?.passwordSecrets == ["u:%zz", "%zz"])
+        #expect(URLUserinfo(in: "https://u:@h")?.passwordSecrets == [])
+        #expect(URLUserinfo(in: "https://tok@h")?.passwordSecrets == [])
+    }
+}
