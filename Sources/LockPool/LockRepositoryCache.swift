@@ -115,25 +115,30 @@ public final class LockRepositoryCache {
 
     /// Fetches the branch tip into the cache (forced) and returns it.
     ///
-    /// - Throws: `LockPoolError.branchNotFound`, `.repositoryNotFound`, `.authenticationFailed`, or
-    ///   `TransientError` for failures worth retrying.
+    /// A damaged cache is not repaired here: the `GitError` is thrown as is, and the caller's retry schedule rebuilds
+    /// the cache once per operation (``RetryPolicy``, docs/concurrency.md#the-cache).
+    ///
+    /// - Throws: `LockPoolError.branchNotFound`, `.repositoryNotFound`, `.authenticationFailed`, `TransientError` for
+    ///   failures worth retrying, or the `GitError` of a damaged cache.
     public func fetchTip(logger: Logger) throws -> ObjectID {
         try withLock {
             logger.debug("fetching branch", metadata: ["branch": "\(branch)", "remote": "\(remoteURL)"])
+            let tip: ObjectID?
             do {
-                return try fetchOnce()
+                tip = try remote().fetch(branch: branch, into: tipReference)
             } catch let error as GitError where Self.isCorruption(error) {
-                try rebuild(cause: error, logger: logger)
-                do { return try fetchOnce() } catch let error as GitError {
-                    throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
-                }
+                throw error
+            } catch {
+                throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
             }
+            guard let tip else { throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL) }
+            return tip
         }
     }
 
     /// Deletes the cache repository and creates it empty again; the next fetch fills it.
     ///
-    /// For a cache found unusable (SPEC §4.4): damaged objects, a corrupt reference, or a stale `*.lock` file left by
+    /// For a cache found unusable (docs/concurrency.md#the-cache): damaged objects, a corrupt reference, or a stale `*.lock` file left by
     /// a process killed during git work. Holds the advisory lock, so no other process is using the cache.
     ///
     /// - Throws: `LockPoolError.gitFailed` when the cache cannot be created again.
@@ -164,21 +169,6 @@ public final class LockRepositoryCache {
         let remote = try Remote(repository: repository, url: pushURL, options: options)
         cachedPushRemote = remote
         return remote
-    }
-
-    /// One fetch; a `GitError` showing a damaged cache is thrown as is (for `fetchTip` to rebuild), any other
-    /// failure classified.
-    private func fetchOnce() throws -> ObjectID {
-        let tip: ObjectID?
-        do {
-            tip = try remote().fetch(branch: branch, into: tipReference)
-        } catch let error as GitError where Self.isCorruption(error) {
-            throw error
-        } catch {
-            throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
-        }
-        guard let tip else { throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL) }
-        return tip
     }
 
     /// `GIT_ERROR_OBJECT` (a loose object that does not parse); `Git` names no member for it and `LockPool` does not

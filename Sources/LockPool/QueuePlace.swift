@@ -1,91 +1,77 @@
 import FoundationEssentials
 import Git
-import Logging
 
-/// A waiter's place in a pool's fair queue during one `perform`: joins the queue when it must wait, refreshes its
-/// ticket, and lets a decision to take locks stand only when the tickets ahead leave enough of them (``FairQueue``).
+/// A waiter's place in a pool's fair queue during one operation (docs/concurrency.md#the-fair-queue).
+///
+/// A value that judges decisions: a decision to take locks stands only when the tickets ahead leave enough of them
+/// (``FairQueue``); a wait asks for this waiter's ticket to be pushed (to join, to come back after an expiry sweep, or
+/// to refresh it). It pushes nothing itself: the attempt that consulted it commits and pushes the ticket.
 struct QueuePlace {
-    let client: LockPoolClient
     let demand: QueueTicket.Demand
-    /// This waiter's ticket, once it has queued.
+    let pool: String
+    /// How long a ticket lives unless refreshed.
+    let lifetime: Duration
+    /// Who the ticket says is waiting.
+    let holder: String
+    /// This waiter's ticket, once it has asked to queue.
     private(set) var ticket: QueueTicket?
-    /// Live tickets of others at the last tip seen.
+    /// Live tickets of others at the last tip judged.
     private(set) var waitingCount: Int?
     private var refreshAt = Date.distantPast
 
-    init(client: LockPoolClient, demand: QueueTicket.Demand) {
-        self.client = client
+    init(demand: QueueTicket.Demand, pool: String, lifetime: Duration, holder: String) {
         self.demand = demand
+        self.pool = pool
+        self.lifetime = lifetime
+        self.holder = holder
     }
 
     /// What the queue made of a decision.
-    enum Outcome {
-        /// The decision stands (a take now also leaves the queue and sweeps expired tickets).
-        case proceed
-        /// The decision became a wait (or was one); the reason names the queue when it is what blocks.
-        case waiting(reason: String?)
-        /// The ticket's push lost a race: fetch and decide again.
-        case lost
-        /// The ticket's push failed for a transient reason.
-        case transient(String)
+    struct Verdict {
+        /// The decision to carry out: the original, a take that also removes this ticket and expired ones, or a wait.
+        var decision: Decision
+        /// Why the operation waits, when the queue is what blocks it.
+        var reason: String?
+        /// A ticket to push before waiting, with the expired tickets to sweep in the same commit.
+        var ticketToPush: (ticket: QueueTicket, sweep: [QueueTicket])?
     }
 
-    private var configuration: PoolConfiguration { client.configuration }
-    private var lifetime: Duration { FairQueue.lifetime(retryDelay: configuration.retryDelay) }
-
-    /// Applies the queue to `decision`, made on `tip`: a take by a waiter with tickets ahead becomes a wait; a wait
-    /// joins the queue (or refreshes the ticket) with one pushed commit.
-    ///
-    /// - Throws: `LockPoolError.pushRefused`, a classified remote error, or `GitError`.
-    mutating func apply(
-        to decision: inout Decision, operation: PoolOperation, tip: ObjectID, snapshot: PoolSnapshot,
-        cache: LockRepositoryCache, time: Date, logger: Logger
-    ) throws -> Outcome {
-        let pool = configuration.pool
-        let repository = cache.repository
-        let now = Date()
-        let tickets = try FairQueue.tickets(repository: repository, commit: tip, pool: pool)
+    /// Judges `decision`, made on a tip whose queue holds `tickets`: a take by a waiter with tickets ahead becomes a
+    /// wait; a wait asks for this waiter's ticket unless it is queued and not due for a refresh.
+    mutating func judge(
+        _ decision: Decision, operation: PoolOperation, tickets: [QueueTicket], snapshot: PoolSnapshot, now: Date
+    ) -> Verdict {
         let mine = ticket?.name
         let stale = tickets.filter { $0.expires <= now && $0.name != mine }
         waitingCount = tickets.filter { $0.expires > now && $0.name != mine }.count
-        var reason: String?
+        var verdict = Verdict(decision: decision)
         if case .change(let locks, let updates, let message, let state) = decision {
             if FairQueue.mayProceed(demand, mine: mine, tickets: tickets, free: snapshot.freeLocks, now: now) {
                 let leaving = tickets.filter { $0.name == mine } + stale
-                decision = .change(
-                    locks: locks, updates: updates + leaving.map { .remove(path: "\(pool)/waiting/\($0.name)") },
-                    message: message, stateAfter: state)
-                return .proceed
+                verdict.decision = .change(
+                    locks: locks, updates: updates + leaving.map { .remove(path: path(of: $0)) }, message: message,
+                    stateAfter: state)
+                return verdict
             }
             let ahead = tickets.filter { $0.expires > now && $0.name < (mine ?? "~") }.count
-            reason = "\(ahead) waiting ahead in the fair queue of pool '\(pool)'"
-            decision = .wait(locks: operation.lock.map { [$0] } ?? snapshot.heldLocks, waitingForClaim: false)
+            verdict.reason = "\(ahead) waiting ahead in the fair queue of pool '\(pool)'"
+            verdict.decision = .wait(locks: operation.lock.map { [$0] } ?? snapshot.heldLocks, waitingForClaim: false)
         }
-        guard case .wait = decision else { return .proceed }
+        guard case .wait = verdict.decision else { return verdict }
         let queued = tickets.contains { $0.name == mine }
-        guard ticket == nil || !queued || now >= refreshAt else { return .waiting(reason: reason) }
-
+        guard ticket == nil || !queued || now >= refreshAt else { return verdict }
         // Join the queue, come back to it after an expiry sweep (same name, same place), or refresh it.
         let place = QueueTicket(
             name: mine ?? QueueTicket.fresh(now: now, lifetime: lifetime, demand: demand, holder: "").name,
-            expires: now + lifetime.timeInterval, demand: demand, holder: client.queueHolder)
-        let message = CommitMessage(
-            operation: .queue, pool: pool, lock: place.name, build: configuration.build, tool: configuration.tool)
-        let updates =
-            [
-                TreeUpdate.upsert(
-                    path: "\(pool)/waiting/\(place.name)", id: try repository.createBlob(place.content), mode: 0o100644)
-            ] + stale.map { .remove(path: "\(pool)/waiting/\($0.name)") }
-        let commit = try client.makeCommit(repository, tip: tip, updates: updates, message: message, time: time)
+            expires: now + lifetime.timeInterval, demand: demand, holder: holder)
         ticket = place
-        switch try client.push(commit, cache: cache) {
-        case .won: break
-        case .lost: return .lost
-        case .transient(let cause): return .transient(cause)
-        }
-        try repository.setReference(cache.tipReference, to: commit, message: "lockpool: queue")
-        refreshAt = now + lifetime.timeInterval / 3
-        logger.debug("queued", metadata: ["ticket": "\(place.name)"])
-        return .waiting(reason: reason)
+        verdict.ticketToPush = (place, stale)
+        return verdict
     }
+
+    /// Records that the ticket asked for at `now` is on the branch: it is refreshed after a third of its lifetime.
+    mutating func ticketPushed(at now: Date) { refreshAt = now + lifetime.timeInterval / 3 }
+
+    /// The ticket's file in the lock repository.
+    func path(of ticket: QueueTicket) -> String { "\(pool)/waiting/\(ticket.name)" }
 }
