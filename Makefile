@@ -56,6 +56,10 @@ lint:
 		echo "lint: Sources import FoundationEssentials, never Foundation (it links ICU into the image; CONTRIBUTING.md)" >&2; \
 		exit 1; \
 	fi
+	@if grep -rnw 'SPEC' Sources Tests; then \
+		echo "lint: cite the contract in docs/ (e.g. docs/concurrency.md#lost-races), not SPEC (docs/README.md)" >&2; \
+		exit 1; \
+	fi
 
 test: deps-test lint
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)

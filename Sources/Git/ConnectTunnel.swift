@@ -43,19 +43,60 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
     /// Routes every plain TCP connection libgit2 opens in this process (ssh and git:// transports) through the
     /// proxy. Calls `git_stream_register(GIT_STREAM_STANDARD)`; no child process (`proxytunnel`) is started.
     ///
-    /// - Throws: `GitError`.
+    /// - Throws: `GitError` when the running libgit2 is not one whose stream layout lockpool copies
+    ///   (``layoutIsVerified(for:)``), or when the registration fails.
     public func install() throws {
+        try install(runningOn: .current)
+    }
+
+    /// `install()` for a process running libgit2 `version`; tests pass other versions.
+    func install(runningOn version: Libgit2Version) throws {
+        guard Self.layoutIsVerified(for: version) else {
+            throw GitError(
+                code: .generic, function: "git_stream_register",
+                message: "lockpool's tunnel copies a private stream layout of libgit2 \(Self.verifiedVersionsText), "
+                    + "and this process runs libgit2 \(version)")
+        }
         Libgit2.initializeOnce()
         activeTunnel.withLock { $0 = self }
         try Self.register()
     }
 
-    /// Replaces libgit2's plain TCP stream (ssh and git://) with lockpool's, which connects directly with
-    /// `TCP_NODELAY`: a git:// request is a few small writes, and Nagle's algorithm meeting the server's delayed ACK
-    /// cost about 40 ms per connection (measured against `git daemon` on loopback). Done once per process by
-    /// `Libgit2.initializeOnce()`; `install()` later routes the same stream through a proxy.
+    /// The libgit2 releases (major, minor) whose private `git_socket_stream` layout `lockpool_socket_stream`
+    /// (CLibgit2's shim.h) copies: libgit2's ssh transport reads the socket out of whatever the standard stream
+    /// returns, at that layout's offset. To allow another release, compare `src/libgit2/streams/socket.h` and the
+    /// ssh transport's use of `socket->s` with the shim, add the release here, and run `TransportTests`
+    /// (docs/decisions/0007-connect-tunnel-stream.md).
+    static let verifiedReleases: [(major: Int, minor: Int)] = [(1, 5)]
+
+    /// Whether lockpool's stream may stand in for libgit2's standard stream in a process running `version`.
+    static func layoutIsVerified(for version: Libgit2Version) -> Bool {
+        verifiedReleases.contains { $0.major == version.major && $0.minor == version.minor }
+    }
+
+    private static var verifiedVersionsText: String {
+        verifiedReleases.map { "\($0.major).\($0.minor)" }.joined(separator: " or ")
+    }
+
+    /// Replaces libgit2's plain TCP stream (ssh, git:// and the socket under http(s)) with lockpool's, which connects
+    /// directly with `TCP_NODELAY`: a git:// request is a few small writes, and Nagle's algorithm meeting the server's
+    /// delayed ACK cost about 40 ms per connection (measured against `git daemon` on loopback; figures in
+    /// docs/decisions/0007-connect-tunnel-stream.md). Done once per process by `Libgit2.initializeOnce()`; `install()`
+    /// later routes the same stream through a proxy. On a libgit2 whose layout is not verified nothing is registered
+    /// and libgit2's own stream serves, only without `TCP_NODELAY`.
+    ///
+    /// - Throws: `GitError` when the registration fails.
     static func registerDirect() throws {
+        _ = try registerDirect(runningOn: .current)
+    }
+
+    /// `registerDirect()` for a process running libgit2 `version`; tests pass other versions.
+    ///
+    /// - Returns: whether lockpool's stream was registered.
+    static func registerDirect(runningOn version: Libgit2Version) throws -> Bool {
+        guard layoutIsVerified(for: version) else { return false }
         try register()
+        return true
     }
 
     private static func register() throws {

@@ -891,6 +891,43 @@ extension TransportTests {
             #expect(proxy.log.contains("CONNECT 127.0.0.1:\(daemon.port)"), "\(proxy.log)")
         }
 
+        /// On a libgit2 other than the release whose private stream layout lockpool copies (1.5), lockpool's stream
+        /// is not used: git:// works through libgit2's own stream, and `https_tunnel` fails at once with a clear
+        /// error before anything reaches the proxy (docs/decisions/0007-connect-tunnel-stream.md). The other release
+        /// is simulated by an `LD_PRELOAD` library whose `git_libgit2_version` reports 1.8.4.
+        @Test(.enabled(if: gitAvailable && proxyAvailable && ExternalTool.areAvailable("cc")))
+        func anotherLibgit2ReleaseRefusesTheTunnelClearly() throws {
+            let scratch = try Scratch(label: "tunnel-version")
+            let repository = try LockRepository.create(in: scratch, pools: ["envs": seedLocks])
+            let daemon = try GitDaemon(scratch: scratch)
+            let proxy = try ConnectProxy(scratch: scratch)
+            let shim = try scratch.directory("libgit2-version")
+            let code = shim.appendingPathComponent("version.c")
+            let reports184 =
+                "int git_libgit2_version(int *major, int *minor, int *rev) {\n"
+                + "    *major = 1; *minor = 8; *rev = 4; return 0;\n}\n"
+            try Data(reports184.utf8).write(to: code)
+            let library = shim.appendingPathComponent("libversion.so")
+            try ExternalTool.run("cc", ["-shared", "-fPIC", "-o", library.path, code.path])
+            var harness = try ResourceHarness(
+                scratch: scratch, repository: repository, pool: "envs", uri: daemon.url(for: repository))
+            harness.environment["LD_PRELOAD"] = library.path
+
+            let direct = try harness.check(version: nil)
+            #expect(direct.status == 0 && direct.stdoutText.contains("\"ref\""), "\(direct)")
+            let source: [String: JSONValue] = [
+                "https_tunnel": ["proxy_host": "127.0.0.1", "proxy_port": .integer(proxy.port)]
+            ]
+            let refused = try harness.out(["acquire": true], source: source)
+            #expect(refused.status == 1)
+            #expect(
+                refused.lastStderrLine
+                    == "error: could not set up https_tunnel: lockpool's tunnel copies a private stream layout of "
+                    + "libgit2 1.5, and this process runs libgit2 1.8.4", "\(refused)")
+            #expect(!proxy.log.contains("CONNECT 127.0.0.1:\(daemon.port)"), "\(proxy.log)")
+            #expect(try repository.locks(in: "envs") == PoolLocks(claimed: ["env-2"], unclaimed: ["env-1"]))
+        }
+
         @Test(.enabled(if: httpAvailable && proxyAvailable))
         func anHTTPSRemoteWarnsThatTheTunnelDoesNotApply() throws {
             let setup = try HTTPSetup("tunnel-https", authenticated: false)

@@ -16,3 +16,13 @@ import Testing
         #expect(!GlobalOptions.systemCertificatesPending)
     }
 }
+
+/// The deferred parse itself: when it runs (before the first http(s) remote), the system's CA bundle parses without
+/// error into the chain libgit2 gave it, so https remotes trust exactly what they would have trusted without the
+/// deferral (docs/decisions/0006-ca-bundle-interposer.md).
+@Suite struct DeferredCertificateTests {
+    @Test func theDeferredSystemBundleParsesWhenAnHTTPSRemoteNeedsIt() throws {
+        try Libgit2.loadCertificates(before: "https://127.0.0.1:9/pool.git")
+        #expect(!GlobalOptions.systemCertificatesPending)
+    }
+}
