@@ -2,9 +2,10 @@
 //
 // libgit2 reports most conditions only through an error class and an English message (1.5 has no finer codes and
 // does not translate its messages), so each predicate below reads them here, next to the libgit2 1.5 source line it
-// rests on; no other module reads a `GitError.message`. The predicates that decide a retry are exclusive: a failure
-// that is an authentication failure, a missing repository, a refusal, an unusable URL, a certificate, a private key
-// or a stale tip is never transient.
+// rests on; no other module matches a `GitError.message` or names a class number. The predicates that decide a retry
+// are exclusive: a failure that is an authentication failure, a missing repository, a refusal, an unusable URL, a
+// certificate, a private key, a stale tip or damage is never transient. Tests/GitTests/ErrorClassificationTests.swift
+// provokes each for real.
 
 extension GitError {
     /// Whether the failure came from `git_remote_push`: the same server words mean other things in a fetch.

@@ -366,6 +366,38 @@ struct AuthenticationClassificationTests {
     }
 }
 
+@Suite(.serialized, .enabled(if: SSHServer.isAvailable && gitIsAvailable, "needs sshd and git"))
+struct SSHClassificationTests {
+    @Test func aWrongKeyIsRefusedAndNamed() throws {
+        let fixture = try Fixture(label: "ssh-wrong-key")
+        let server = try SSHServer(scratch: fixture.scratch)
+        defer { server.stop() }
+        try server.authorize(try SSHKeys.generate(scratch: fixture.scratch))
+        let stranger = try SSHKeys.generate(scratch: fixture.scratch)
+        let options = RemoteOptions(credentials: .sshKey(user: nil, privateKey: stranger.privateKey, passphrase: nil))
+        let cache = try fixture.cache()
+        let refused = try #require(throws: AuthenticationRefused.self) {
+            try cache.fetch(
+                branch: "master", from: server.url(for: fixture.origin), into: "refs/heads/master", options: options)
+        }
+        #expect(refused.tried == "ssh private key for user '\(server.user)'")
+    }
+
+    @Test func aMissingRepositoryIsNotFoundInGitsWords() throws {
+        let fixture = try Fixture(label: "ssh-missing")
+        let server = try SSHServer(scratch: fixture.scratch)
+        defer { server.stop() }
+        let key = try SSHKeys.generate(scratch: fixture.scratch)
+        try server.authorize(key)
+        let options = RemoteOptions(credentials: .sshKey(user: nil, privateKey: key.privateKey, passphrase: nil))
+        let missing = fixture.scratch.url("missing.git").path
+        let error = try fixture.fetchFailure(from: server.url(for: missing), options: options)
+        // git-upload-pack's stderr, passed on by libgit2 as the error.
+        #expect(error.serverMessage?.contains("does not appear to be a git repository") == true, "\(error)")
+        #expect(error.meanings == [.repositoryNotFound], "\(error)")
+    }
+}
+
 // MARK: - A damaged object store
 
 @Suite struct DamageClassificationTests {
