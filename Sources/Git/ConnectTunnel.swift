@@ -158,12 +158,15 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
             let host = String(cString: socket.pointee.host)
             let port = String(cString: socket.pointee.port)
             guard let tunnel = activeTunnel.withLock({ $0 }) else {
-                // libgit2's own wording, which `RemoteFailure` classifies.
-                let fd = openSocket(host: host, port: Int(port) ?? 0)
+                // libgit2's own wording (streams/socket.c), which `GitError.isUnresolvableHost` and `isTransient` read:
+                // getaddrinfo's text when the name does not resolve, errno's when no address accepts.
+                let (fd, resolution) = openSocket(host: host, port: Int(port) ?? 0)
                 guard fd >= 0 else {
-                    let cause = fd == resolutionFailed ? "failed to resolve address for" : "failed to connect to"
-                    git_error_set_str(
-                        Int32(GIT_ERROR_NET.rawValue), "\(cause) \(host): \(String(cString: strerror(errno)))")
+                    let message =
+                        resolution != 0
+                        ? "failed to resolve address for \(host): \(String(cString: gai_strerror(resolution)))"
+                        : "failed to connect to \(host): \(String(cString: strerror(errno)))"
+                    git_error_set_str(Int32(GIT_ERROR_NET.rawValue), message)
                     return -1
                 }
                 socket.pointee.s = fd
@@ -175,7 +178,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
                 git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "invalid host name for the https_tunnel proxy")
                 return -1
             }
-            let fd = openSocket(host: tunnel.proxyHost, port: tunnel.proxyPort)
+            let fd = openSocket(host: tunnel.proxyHost, port: tunnel.proxyPort).fd
             guard fd >= 0 else {
                 git_error_set_str(
                     Int32(GIT_ERROR_NET.rawValue),
@@ -221,17 +224,15 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
         }
     }
 
-    /// What `openSocket` returns when the host name does not resolve.
-    private static let resolutionFailed: Int32 = -2
-
     /// A connected TCP socket with `TCP_NODELAY`, trying each resolved address in turn; -1 when none accepts (errno
-    /// from the last attempt), `resolutionFailed` when the name does not resolve.
-    private static func openSocket(host: String, port: Int) -> Int32 {
+    /// from the last attempt), or when the name does not resolve (then `resolutionError` is getaddrinfo's status).
+    private static func openSocket(host: String, port: Int) -> (fd: Int32, resolutionError: Int32) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else { return resolutionFailed }
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        guard status == 0, let first = result else { return (-1, status != 0 ? status : EAI_NONAME) }
         defer { freeaddrinfo(result) }
         var candidate: UnsafeMutablePointer<addrinfo>? = first
         while let address = candidate {
@@ -240,7 +241,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
                 if Glibc.connect(fd, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 {
                     var on: Int32 = 1
                     setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-                    return fd
+                    return (fd, 0)
                 }
                 let saved = errno
                 Glibc.close(fd)
@@ -248,7 +249,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
             }
             candidate = address.pointee.ai_next
         }
-        return -1
+        return (-1, 0)
     }
 }
 

@@ -75,14 +75,7 @@ public struct PushRejected: Error, Sendable, CustomStringConvertible {
     /// What the server printed on its side channel (`remote: …` lines), redacted.
     public let serverMessages: String
 
-    /// Whether the refusal means the branch moved since the fetch (a lost race), not a policy refusal.
-    public var isStaleTip: Bool {
-        let reason = reason.lowercased()
-        return [
-            "non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock ref", "non-fastforward",
-            "not present locally", "failed to update ref",
-        ].contains { reason.contains($0) }
-    }
+    // `isStaleTip` is in GitError+Classification.swift, with the other classification.
 
     public var description: String { "push of \(reference) was rejected: \(reason)" }
 }
@@ -170,13 +163,11 @@ final class RemoteCallbackState {
     /// Why the credential offered before was not accepted: libssh2 reports an unreadable key (a wrong passphrase)
     /// through the error libgit2 left before asking again; anything else is a refusal by the server.
     private func refusal(_ credentials: Credentials, user: String?) -> any Error {
-        let last = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? ""
-        let lower = last.lowercased()
-        if lower.contains("private key") || lower.contains("passphrase") || lower.contains("unpack") {
-            return GitError(
-                code: .auth, errorClass: .ssh, function: "libssh2_userauth_publickey_frommemory",
-                message: redact(last, options.allSecrets))
-        }
+        // Named after the libssh2 call, which is how `GitError.isUnusablePrivateKey` knows it (libssh2's words:
+        // `Private key unpack failed (correct password?)`, `Unable to extract public key from private key file`).
+        let last = lastError(GIT_EAUTH.rawValue, "libssh2_userauth_publickey_frommemory", redacting: options.allSecrets)
+        let lower = last.message.lowercased()
+        if lower.contains("private key") || lower.contains("passphrase") || lower.contains("unpack") { return last }
         return AuthenticationRefused(tried: triedDescription(credentials, user: user))
     }
 
@@ -416,9 +407,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
                     guard status < 0 else { return }
                     let error = lastError(status, "git_remote_push", redacting: secrets)
                     // libgit2 refuses locally when the remote tip is unknown here or not an ancestor: the branch moved.
-                    if status == GIT_ENONFASTFORWARD.rawValue || error.message.contains("not present locally")
-                        || error.message.contains("non-fastforward")
-                    {
+                    if error.isStaleTip {
                         throw PushRejected(
                             reference: target, reason: "non-fast-forward (\(error.message))",
                             serverMessages: state.redactedServerMessages)

@@ -192,6 +192,8 @@ public struct LockPoolClient: Sendable {
             throw LockPoolError.pushRefused(
                 branch: configuration.branch,
                 reason: Self.refusalReason(rejected.reason, serverMessages: rejected.serverMessages))
+        } catch let error as GitError where LockRepositoryCache.isCorruption(error) {
+            throw error  // the attempt's caller rebuilds the cache; the push is judged by the next fetch
         } catch {
             let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
             if let transient = classified as? TransientError { return .transient(transient.cause) }

@@ -14,6 +14,10 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case pushRefused(branch: String, reason: String)
     case branchNotFound(branch: String, uri: String)
     case repositoryNotFound(uri: String)
+    /// The server ended the conversation with its own refusal (e.g. git daemon's access hook said no to a push).
+    case refusedByServer(operation: String, uri: String, message: String)
+    /// The URL names no transport lockpool can use (an unknown scheme) or is malformed (no host).
+    case unsupportedURL(uri: String)
     case authenticationFailed(uri: String, tried: String?)
     case authenticationError(uri: String, message: String)
     case certificateRejected(reason: String)
@@ -52,6 +56,11 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
         case .pushRefused(let branch, let reason): "push to branch '\(branch)' was refused by the server: \(reason)"
         case .branchNotFound(let branch, let uri): "branch '\(branch)' not found in \(uri)"
         case .repositoryNotFound(let uri): "repository not found: \(uri)"
+        case .refusedByServer(let operation, let uri, let message):
+            "\(operation == "push" ? "push to" : "\(operation) from") \(uri) was refused by the server: \(message)"
+        case .unsupportedURL(let uri):
+            "unsupported repository URL: \(uri) (use a path, or a file://, git://, ssh://, http:// or https:// URL with "
+                + "a host, or user@host:path)"
         case .authenticationFailed(let uri, let tried):
             "authentication failed for \(uri)"
                 + (tried.map { " (\($0) refused)" }
