@@ -5,12 +5,11 @@ import StringSupport
 
 /// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref` (SPEC §4.3).
 public enum InCommand {
-    /// Runs `in` into `context.arguments[1]` and returns its stdout.
+    /// Runs `in` for `request` into `context.arguments[1]` and returns its stdout.
     ///
     /// - Throws: `ResourceError`, `LockPoolError`.
-    public static func run(_ context: ResourceContext) async throws -> [UInt8] {
+    public static func run(_ request: InRequest, _ context: ResourceContext) async throws -> [UInt8] {
         let destination = context.arguments[1]
-        let request = try context.decoded(RequestDecoder.decodeIn(context.stdin))
         let configuration = try context.configuration(for: request.source, readsBuild: false)
         let pool = configuration.pool
         let branch = configuration.branch

@@ -35,12 +35,11 @@ public enum OutCommand {
         }
     }
 
-    /// Runs `out` with the build's source directory `context.arguments[1]`.
+    /// Runs `out` for `request` with the build's source directory `context.arguments[1]`.
     ///
     /// - Throws: `ResourceError`, `LockPoolError`.
-    public static func run(_ context: ResourceContext) async throws -> Outcome {
+    public static func run(_ request: OutRequest, _ context: ResourceContext) async throws -> Outcome {
         let sourceDirectory = context.arguments[1]
-        let request = try context.decoded(RequestDecoder.decodeOut(context.stdin))
         let started = ContinuousClock.now
         let gateway = request.source.pushgateway
         if let gateway { context.printer.line("Setting up prometheus client, pushgateway=\(gateway.address)") }
