@@ -1,7 +1,7 @@
 import FoundationEssentials
 import Git
 import LockPool
-import StringSupport
+import SystemPackage
 
 /// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref` (SPEC §4.3).
 public enum InCommand {
@@ -105,7 +105,7 @@ public enum InCommand {
     }
 
     private static func write(_ bytes: [UInt8], to directory: String, named name: String) throws {
-        let path = FilePaths.join(directory, name)
+        let path = FilePath(directory).appending(name).string
         try? FileManager.default.removeItem(atPath: path)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw ResourceError.destination("cannot write \(name)")
