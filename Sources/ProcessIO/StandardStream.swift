@@ -3,7 +3,9 @@ import SystemPackage
 /// Standard output and standard error, written through swift-system's `FileDescriptor`, and standard input, read
 /// through it (Foundation's `FileHandle` is outside FoundationEssentials, the only Foundation the image's binary links).
 public enum StandardStream: Sendable {
+    /// Standard output (descriptor 1): results only, JSON for Concourse and plain lines for `lockpool`.
     case output
+    /// Standard error (descriptor 2): progress, warnings, errors and log lines.
     case error
 
     /// The file descriptor: 1 or 2.
