@@ -49,6 +49,8 @@ HEAVY_SUITES := StressTests|FaultInjectionTests|BadInputCorpus
 #
 # The image's binary links FoundationEssentials only: Foundation proper pulls ICU and its 34 MB of data in (issue 8), so
 # no source may import it; MemberImportVisibility (Package.swift) keeps its extension members out of reach as well.
+# Every module a Swift file in Sources/<Target>/ or Tests/<Target>/ imports is declared for that target in Package.swift
+# (assets/lint-imports.py; the toolchain's modules excepted).
 FOUNDATION_IMPORT := ^[[:space:]]*(@[[:alnum:]_]+[[:space:]]+)*((public|package|internal)[[:space:]]+)?import[[:space:]]+((struct|class|enum|func|var|let|protocol|typealias)[[:space:]]+)?(Foundation|FoundationNetworking|FoundationInternationalization|FoundationXML)([.[:space:]]|$$)
 lint:
 	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests
@@ -60,6 +62,7 @@ lint:
 		echo "lint: cite the contract in docs/ (e.g. docs/concurrency.md#lost-races), not SPEC (docs/README.md)" >&2; \
 		exit 1; \
 	fi
+	@SWIFT="$(SWIFT)" python3 assets/lint-imports.py
 
 test: deps-test lint
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)

@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // Tests only: the example pipelines are YAML.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
@@ -50,27 +51,45 @@ let package = Package(
                 "LockPool", "HTTPClient", "StringSupport", .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: upcoming),
+        // The process's edges: standard streams over swift-system's FileDescriptor, SIGTERM/SIGINT handlers.
+        .target(
+            name: "ProcessIO",
+            dependencies: ["LockPool", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: upcoming),
         .target(
             name: "ConcourseResource",
             dependencies: [
-                "LockPool", "PoolMetrics", "StringSupport", .product(name: "Logging", package: "swift-log"),
+                "LockPool", "Git", "PoolMetrics", "ProcessIO", "StringSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: upcoming),
         .target(
             name: "LockPoolCLI",
             dependencies: [
-                "LockPool", "ConcourseResource", "PoolMetrics", "Git", "HTTPClient", "StringSupport",
+                "LockPool", "ConcourseResource", "PoolMetrics", "Git", "HTTPClient", "ProcessIO", "StringSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming),
+        // Each executable bootstraps logging once, in its entry point.
         .executableTarget(
             name: "lockpool",
-            dependencies: ["LockPoolCLI", "ConcourseResource"],
+            dependencies: [
+                "LockPoolCLI", "ConcourseResource", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: upcoming),
-        .executableTarget(name: "resource-check", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
-        .executableTarget(name: "resource-in", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
-        .executableTarget(name: "resource-out", dependencies: ["ConcourseResource"], swiftSettings: upcoming),
+        .executableTarget(
+            name: "resource-check",
+            dependencies: ["ConcourseResource", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
+        .executableTarget(
+            name: "resource-in", dependencies: ["ConcourseResource", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
+        .executableTarget(
+            name: "resource-out", dependencies: ["ConcourseResource", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
         .target(
             name: "TestSupport", dependencies: [], path: "Tests/TestSupport",
             swiftSettings: upcoming),
@@ -80,18 +99,21 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "TestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "LockPoolTests",
-            dependencies: ["LockPool", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LockPool", "Git", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming),
         .testTarget(
             name: "ConcourseResourceTests",
-            dependencies: ["ConcourseResource", "TestSupport"],
+            dependencies: ["ConcourseResource", "LockPool", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "PoolMetricsTests", dependencies: ["PoolMetrics", "LockPool", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "LockPoolCLITests",
-            dependencies: ["LockPoolCLI", "LockPool", "TestSupport"],
+            dependencies: [
+                "LockPoolCLI", "LockPool", "ConcourseResource", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: upcoming),
         .testTarget(
             name: "ExampleTests",

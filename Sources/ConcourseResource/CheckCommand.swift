@@ -3,11 +3,10 @@ import LockPool
 
 /// The `check` step: the commits that touch the pool, oldest first (SPEC §4.4).
 public enum CheckCommand {
-    /// Runs `check` and returns its stdout.
+    /// Runs `check` for `request` and returns its stdout.
     ///
-    /// - Throws: `ResourceError` for a bad request, `LockPoolError` for repository failures.
-    public static func run(_ context: ResourceContext) async throws -> [UInt8] {
-        let request = try context.decoded(RequestDecoder.decodeCheck(context.stdin))
+    /// - Throws: `ResourceError` for a bad source, `LockPoolError` for repository failures.
+    public static func run(_ request: CheckRequest, _ context: ResourceContext) async throws -> [UInt8] {
         let configuration = try context.configuration(for: request.source, readsBuild: false)
         let client = LockPoolClient(configuration: configuration)
         let printer = context.printer

@@ -1,16 +1,15 @@
 import FoundationEssentials
 import Git
 import LockPool
-import StringSupport
+import SystemPackage
 
 /// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref` (SPEC §4.3).
 public enum InCommand {
-    /// Runs `in` into `context.arguments[1]` and returns its stdout.
+    /// Runs `in` for `request` into `context.arguments[1]` and returns its stdout.
     ///
     /// - Throws: `ResourceError`, `LockPoolError`.
-    public static func run(_ context: ResourceContext) async throws -> [UInt8] {
+    public static func run(_ request: InRequest, _ context: ResourceContext) async throws -> [UInt8] {
         let destination = context.arguments[1]
-        let request = try context.decoded(RequestDecoder.decodeIn(context.stdin))
         let configuration = try context.configuration(for: request.source, readsBuild: false)
         let pool = configuration.pool
         let branch = configuration.branch
@@ -106,7 +105,7 @@ public enum InCommand {
     }
 
     private static func write(_ bytes: [UInt8], to directory: String, named name: String) throws {
-        let path = FilePaths.join(directory, name)
+        let path = FilePath(directory).appending(name).string
         try? FileManager.default.removeItem(atPath: path)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw ResourceError.destination("cannot write \(name)")

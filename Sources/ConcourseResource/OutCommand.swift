@@ -3,6 +3,7 @@ import Git
 import LockPool
 import PoolMetrics
 import StringSupport
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -35,12 +36,11 @@ public enum OutCommand {
         }
     }
 
-    /// Runs `out` with the build's source directory `context.arguments[1]`.
+    /// Runs `out` for `request` with the build's source directory `context.arguments[1]`.
     ///
     /// - Throws: `ResourceError`, `LockPoolError`.
-    public static func run(_ context: ResourceContext) async throws -> Outcome {
+    public static func run(_ request: OutRequest, _ context: ResourceContext) async throws -> Outcome {
         let sourceDirectory = context.arguments[1]
-        let request = try context.decoded(RequestDecoder.decodeOut(context.stdin))
         let started = ContinuousClock.now
         let gateway = request.source.pushgateway
         if let gateway { context.printer.line("Setting up prometheus client, pushgateway=\(gateway.address)") }
@@ -91,44 +91,47 @@ public enum OutCommand {
 
 /// A step directory inside the `out` source directory: `name`, `metadata` and optionally `claim_ref`.
 struct StepDirectory {
-    let sourceDirectory: String
-    let path: String
+    let sourceDirectory: FilePath
+    let path: FilePath
 
     init(_ sourceDirectory: String, _ directory: String) {
-        self.sourceDirectory = sourceDirectory
-        path = FilePaths.join(sourceDirectory, directory)
+        self.sourceDirectory = FilePath(sourceDirectory)
+        path = self.sourceDirectory.appending(directory)
     }
 
     private func read(_ file: String) throws(FileReadError) -> [UInt8]? {
-        let filePath = FilePaths.join(path, file)
+        let filePath = path.appending(file)
         var isDirectory = false
-        guard FileManager.default.fileExists(atPath: filePath, isDirectory: &isDirectory) else { return nil }
+        guard FileManager.default.fileExists(atPath: filePath.string, isDirectory: &isDirectory) else { return nil }
         // Task outputs may come from code the pipeline does not trust: a symbolic link (the file or a directory on
         // the way) may lead anywhere inside the source directory, but not out of it, or the container's own files
         // (`/proc/self/environ`, a mounted secret) would be committed into the lock repository.
+        // Inside means below the resolved source directory, by whole components (`/src-x` is not inside `/src`).
         guard let real = Self.realPath(filePath), let root = Self.realPath(sourceDirectory),
-            real.hasPrefix(root == "/" ? "/" : root + "/")
+            real != root, real.starts(with: root)
         else {
             throw FileReadError(
-                description: "\(filePath) is a symbolic link that leads out of the source directory; copy the file")
+                description:
+                    "\(filePath.string) is a symbolic link that leads out of the source directory; copy the file"
+            )
         }
-        guard !isDirectory, let data = FileManager.default.contents(atPath: filePath) else {
-            throw FileReadError(description: "\(filePath) is not a readable file")
+        guard !isDirectory, let data = FileManager.default.contents(atPath: filePath.string) else {
+            throw FileReadError(description: "\(filePath.string) is not a readable file")
         }
         return Array(data)
     }
 
     /// `path` with every symbolic link, `.` and `..` resolved (`realpath(3)`); nil when it cannot be resolved.
-    private static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
+    private static func realPath(_ path: FilePath) -> FilePath? {
+        guard let resolved = realpath(path.string, nil) else { return nil }
         defer { free(resolved) }
-        return String(cString: resolved)
+        return FilePath(String(cString: resolved))
     }
 
     private struct FileReadError: Error { let description: String }
 
     private func missing(_ file: String) -> String {
-        "open \(FilePaths.join(path, file)): no such file or directory"
+        "open \(path.appending(file).string): no such file or directory"
     }
 
     func name() throws -> String {

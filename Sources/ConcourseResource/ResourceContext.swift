@@ -1,32 +1,26 @@
-import Git
 import LockPool
 import Logging
 
-/// What a resource step gets from its process: argv, environment, stdin and a way to write stderr.
+/// What a resource step gets from its process: argv, environment, the signal state, a logger and stderr's printer.
+/// The request itself is decoded before (`ResourceMain`), once.
 public struct ResourceContext: Sendable {
     public var arguments: [String]
     public var environment: [String: String]
-    public var stdin: [UInt8]
-    /// Appends text to stderr.
-    public var writeError: @Sendable (String) -> Void
     public var interruption: Interruption
     public var logger: Logger
     /// Renders progress on stderr and keeps track of an unfinished dots line.
     public let printer: ProgressPrinter
 
     public init(
-        arguments: [String], environment: [String: String], stdin: [UInt8],
-        writeError: @escaping @Sendable (String) -> Void, interruption: Interruption = Interruption(), logger: Logger,
-        printer: ProgressPrinter? = nil
+        arguments: [String], environment: [String: String], interruption: Interruption = Interruption(),
+        logger: Logger, printer: ProgressPrinter
     ) {
         self.arguments = arguments
         // An empty variable counts as unset.
         self.environment = environment.filter { !$0.value.isEmpty }
-        self.stdin = stdin
-        self.writeError = writeError
         self.interruption = interruption
         self.logger = logger
-        self.printer = printer ?? ProgressPrinter(write: writeError)
+        self.printer = printer
     }
 
     /// The `Lock-Tool` trailer for the resource.

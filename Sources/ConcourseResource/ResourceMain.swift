@@ -3,7 +3,8 @@ import FoundationEssentials
 import Git
 import LockPool
 import Logging
-import StringSupport
+import ProcessIO
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -14,10 +15,10 @@ public enum ResourceMain {
     /// Which executable is running.
     public enum Step: String, Sendable { case check, `in`, out }
 
-    /// The whole process for `step`: logs go to stderr, then `run(step)`, then exit with its status. What the
-    /// `check`, `in` and `out` executables do, and `lockpool` when it is called by one of those names.
+    /// The whole process for `step`: `run(step)`, then exit with its status. What the `check`, `in` and `out`
+    /// executables do, and `lockpool` when it is called by one of those names; the executable has bootstrapped
+    /// logging (to stderr) before.
     public static func main(_ step: Step) async -> Never {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
         exit(await run(step))
     }
 
@@ -26,10 +27,10 @@ public enum ResourceMain {
     ///
     /// - Parameter arguments: argv, the program name first (`lockpool run-step` passes its own).
     public static func run(_ step: Step, arguments: [String] = CommandLine.arguments) async -> Int32 {
-        let writeError: @Sendable (String) -> Void = { StandardStream.error.write($0) }
+        let printer = ProgressPrinter { StandardStream.error.write($0) }
         // An empty `$1` names no directory (it would mean the working directory); it counts as missing.
         if step != .check && (arguments.count < 2 || arguments[1].isEmpty) {
-            writeError("usage: \(step.rawValue) <\(step == .in ? "destination" : "source")>\n")
+            StandardStream.error.write("usage: \(step.rawValue) <\(step == .in ? "destination" : "source")>\n")
             return 1
         }
         var logger = Logger(label: "lockpool.\(step.rawValue)")
@@ -37,7 +38,6 @@ public enum ResourceMain {
             Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOCKPOOL_LOG_LEVEL"] ?? "") ?? .warning
         ensureHomeDirectory()
         let interruption = Interruption()
-        let printer = ProgressPrinter(write: writeError)
         // SIGTERM and SIGINT (a Concourse abort): outside a push, stop at once; during a push, let the operation
         // finish and undo a won claim.
         let signalSources = interruption.installSignalHandlers {
@@ -51,22 +51,31 @@ public enum ResourceMain {
             return 1
         }
         let context = ResourceContext(
-            arguments: arguments, environment: ProcessInfo.processInfo.environment, stdin: stdin,
-            writeError: writeError, interruption: interruption, logger: logger,
-            printer: printer)
+            arguments: arguments, environment: ProcessInfo.processInfo.environment, interruption: interruption,
+            logger: logger, printer: printer)
+        // The secrets of the decoded request's source, hidden in the error line. A refused request leaves none to
+        // hide: the decoder's lines never contain a secret value (they are printed as they are).
+        var secrets: [String] = []
         do {
             switch step {
-            case .check: StandardStream.output.write(try await CheckCommand.run(context))
-            case .in: StandardStream.output.write(try await InCommand.run(context))
+            case .check:
+                let request = try context.decoded(RequestDecoder.decodeCheck(stdin))
+                secrets = request.source.secrets
+                StandardStream.output.write(try await CheckCommand.run(request, context))
+            case .in:
+                let request = try context.decoded(RequestDecoder.decodeIn(stdin))
+                secrets = request.source.secrets
+                StandardStream.output.write(try await InCommand.run(request, context))
             case .out:
-                let outcome = try await OutCommand.run(context)
+                let request = try context.decoded(RequestDecoder.decodeOut(stdin))
+                secrets = request.source.secrets
+                let outcome = try await OutCommand.run(request, context)
                 StandardStream.output.write(outcome.output)
-                await outcome.metrics?.push(printer: context.printer)
+                await outcome.metrics?.push(printer: printer)
             }
             return 0
         } catch {
-            let secrets = (try? RequestDecoder.decodeCheck(stdin).get().request.source.secrets) ?? []
-            context.printer.line("error: \(redact(String(describing: error), secrets))")
+            printer.line("error: \(redact(String(describing: error), secrets))")
             return 1
         }
     }
@@ -79,12 +88,13 @@ public enum ResourceMain {
     /// containers); give it an empty private directory under `TMPDIR` then. Nothing is ever written there.
     private static func ensureHomeDirectory() {
         guard (ProcessInfo.processInfo.environment["HOME"] ?? "").isEmpty else { return }
-        let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let temporary = FilePath(
+            ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
         // It must be this user's own: libgit2 reads its .gitconfig and .ssh/known_hosts. Otherwise (another user made it
         // on a shared /tmp) a fresh one is made.
-        var home = FilePaths.join(temporary, "lockpool-home-\(geteuid())")
+        var home = temporary.appending("lockpool-home-\(geteuid())").string
         if PrivateDirectory.problem(home) != nil {
-            var template = Array(FilePaths.join(temporary, "lockpool-home-XXXXXX").utf8CString)
+            var template = Array(temporary.appending("lockpool-home-XXXXXX").string.utf8CString)
             guard let made = mkdtemp(&template) else { return }
             home = String(cString: made)
         }

@@ -1,4 +1,3 @@
-import ConcourseResource
 import FoundationEssentials
 import HTTPClient
 import LockPool
@@ -44,24 +43,38 @@ struct ConcourseAPI: Sendable {
         self.token = token
     }
 
-    /// The API path of `build`, or nil when the claim names too little of it.
+    /// The API path of `build` (with its `vars` query), or nil when the claim names too little of it.
+    ///
+    /// The segments are encoded here, `/` included (`URLComponents` would keep a `/` in a job name as a separator);
+    /// `URLComponents` puts the encoded path and query together.
     func path(of build: BuildInfo) -> String? {
         func segment(_ text: String) -> String {
             text.percentEncoded(allowing: .pathSegment)
         }
-        if let id = build.id, !id.isEmpty { return "/api/v1/builds/\(segment(id))" }
+        var components = URLComponents()
+        if let id = build.id, !id.isEmpty {
+            components.percentEncodedPath = "/api/v1/builds/\(segment(id))"
+            return components.string
+        }
         guard let team = build.team, let pipeline = build.pipeline, let job = build.job, let name = build.name else {
             return nil
         }
-        var path =
+        components.percentEncodedPath =
             "/api/v1/teams/\(segment(team))/pipelines/\(segment(pipeline))/jobs/\(segment(job))/builds/\(segment(name))"
         if let vars = build.instanceVars {
             // Instance vars read from a subject (`T/P/V/J build N`) are not the JSON the API needs; asking without
             // them would name the pipeline's other instance, whose build of the same name may have finished.
             guard vars.hasPrefix("{") else { return nil }
-            path += "?vars=\(vars.percentEncoded(allowing: .alphanumerics))"
+            components.percentEncodedQueryItems = [
+                URLQueryItem(name: "vars", value: vars.percentEncoded(allowing: .alphanumerics))
+            ]
         }
-        return path
+        return components.string
+    }
+
+    /// The part of the server's answer about a build that is read: `{"status": "started", …}`.
+    private struct BuildAnswer: Decodable {
+        let status: String
     }
 
     /// What the server says about `build`.
@@ -83,7 +96,7 @@ struct ConcourseAPI: Sendable {
         let status = response.status
         switch status {
         case 200:
-            guard let buildStatus = JSONValue.parse(response.body)?["status"]?.text else {
+            guard let buildStatus = try? JSONDecoder().decode(BuildAnswer.self, from: Data(response.body)).status else {
                 return .unavailable(reason: "GET \(shownURL)\(path): the answer names no build status")
             }
             switch buildStatus {

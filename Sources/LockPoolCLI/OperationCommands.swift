@@ -3,6 +3,7 @@ import FoundationEssentials
 import Git
 import LockPool
 import PoolMetrics
+import ProcessIO
 
 #if canImport(Glibc)
     import Glibc

@@ -1,3 +1,4 @@
+import ConcourseResource
 import FoundationEssentials
 import LockPool
 import Synchronization

@@ -6,13 +6,15 @@ import Git
 import LockPool
 import Logging
 import PoolMetrics
+import ProcessIO
 import StringSupport
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// One invocation's surroundings: environment, terminal, logging, and the settings resolved from options.
+/// One invocation's surroundings: environment, terminal, logging, and the settings resolved from options. The logger
+/// goes through the handler the `lockpool` entry point bootstrapped (swift-log's default, stderr, in tests).
 struct Session: Sendable {
     let options: ConnectionOptions
     let environment: [String: String]
@@ -34,7 +36,6 @@ struct Session: Sendable {
         self.environment = environment.filter { !$0.value.isEmpty }
         terminal = Terminal.current(environment: self.environment)
         writeError = { StandardStream.error.write($0) }
-        LoggingSetup.once()
         var logger = Logger(label: "lockpool.cli")
         logger.logLevel =
             options.verbose ? .debug : Logger.Level(rawValue: self.environment["LOCKPOOL_LOG_LEVEL"] ?? "") ?? .warning
@@ -211,10 +212,4 @@ struct Session: Sendable {
     func print(_ text: String) {
         StandardStream.output.write(text + "\n")
     }
-}
-
-/// Bootstraps swift-log once per process: log lines go to stderr.
-enum LoggingSetup {
-    private static let done: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
-    static func once() { _ = done }
 }

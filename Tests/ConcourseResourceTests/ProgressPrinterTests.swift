@@ -1,7 +1,7 @@
+import ConcourseResource
+import LockPool
 import Synchronization
 import Testing
-
-@testable import LockPool
 
 /// Renders events into one string, exactly as they would reach stderr.
 private func render(_ events: [PoolEvent]) -> String {
