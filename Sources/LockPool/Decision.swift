@@ -25,86 +25,99 @@ struct Decider {
     func decide(_ operation: PoolOperation) throws -> Decision {
         guard snapshot.exists else { throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch) }
         switch operation {
-        case .acquire(let lease), .acquireSet(_, let lease):
-            var count = 1
-            if case .acquireSet(let wanted, _) = operation { count = wanted }
-            for lock in snapshot.doubleLocks {
-                warn("lock '\(lock)' is both claimed and unclaimed in pool '\(pool)'; skipping it")
-            }
-            guard snapshot.freeLocks.count >= count else {
-                return .wait(locks: snapshot.heldLocks, waitingForClaim: false)
-            }
-            // A partial Fisher–Yates shuffle: uniform, and O(count) swaps however large the pool.
-            var generator = SystemRandomNumberGenerator()
-            var free = snapshot.freeLocks
-            for index in 0..<count { free.swapAt(index, Int.random(in: index..<free.count, using: &generator)) }
-            let chosen = free[..<count].sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-            return moveSet(chosen, operation: .acquire, lease: lease)
-        case .releaseSet(let locks, let fence, let remove):
-            return try releaseSet(locks, fence: fence, remove: remove)
-        case .claim(let lock, let lease):
-            switch try namedState(lock) {
-            case .unclaimed: return moveSet([lock], operation: .claim, lease: lease)
-            default: return .wait(locks: [lock], waitingForClaim: false)
-            }
-        case .release(let lock, let fence):
-            return try releaseSet([lock], fence: fence, remove: false)
-        case .remove(let lock, let fence):
-            return try releaseSet([lock], fence: fence, remove: true)
+        case .acquire(let lease): return acquire(count: 1, lease: lease)
+        case .acquireSet(let count, let lease): return acquire(count: count, lease: lease)
+        case .claim(let lock, let lease): return try claim(lock, lease: lease)
+        case .releaseSet(let locks, let fence, let remove): return try releaseSet(locks, fence: fence, remove: remove)
+        case .release(let lock, let fence): return try releaseSet([lock], fence: fence, remove: false)
+        case .remove(let lock, let fence): return try releaseSet([lock], fence: fence, remove: true)
         case .reap(let lock, let claim, let evidence):
             return try releaseSet([lock], fence: claim, remove: false, evidence: evidence)
         case .add(let lock, let content, let claimed, let lease):
-            let blob = Repository.hashBlob(content)
-            let state = snapshot.state(of: lock)
-            switch (state, claimed) {
-            case (.both, _): throw LockPoolError.lockInBothStates(lock: lock, pool: pool)
-            case (.absent, _):
-                let id = try repository.createBlob(content)
-                let directory = claimed ? "claimed" : "unclaimed"
-                return .change(
-                    locks: [lock], updates: [.upsert(path: "\(pool)/\(directory)/\(lock)", id: id, mode: 0o100644)],
-                    message: message(
-                        claimed ? .addClaimed : .add, verb: claimed ? "adding claimed" : "adding unclaimed", lock: lock,
-                        state: directory, lease: lease),
-                    stateAfter: claimed ? .claimed : .unclaimed)
-            case (.unclaimed, false):
-                guard snapshot.unclaimed[lock]?.id == blob else {
-                    throw LockPoolError.existsWithOtherContent(lock: lock, pool: pool)
-                }
-                return try noOp(lock)
-            case (.claimed, true):
-                guard snapshot.claimed[lock]?.id == blob else {
-                    throw LockPoolError.existsClaimed(lock: lock, pool: pool)
-                }
-                return try noOp(lock)
-            case (.claimed, false): throw LockPoolError.existsClaimed(lock: lock, pool: pool)
-            case (.unclaimed, true): throw LockPoolError.existsUnclaimed(lock: lock, pool: pool)
-            }
-        case .update(let lock, let content):
-            switch snapshot.state(of: lock) {
-            case .both: throw LockPoolError.lockInBothStates(lock: lock, pool: pool)
-            case .claimed: return .wait(locks: [lock], waitingForClaim: false)
-            case .unclaimed where snapshot.unclaimed[lock]?.id == Repository.hashBlob(content): return try noOp(lock)
-            case .unclaimed, .absent:
-                let isNew = snapshot.state(of: lock) == .absent
-                let id = try repository.createBlob(content)
-                return .change(
-                    locks: [lock], updates: [.upsert(path: "\(pool)/unclaimed/\(lock)", id: id, mode: 0o100644)],
-                    message: message(
-                        .update, verb: isNew ? "adding unclaimed" : "updating", lock: lock, state: "unclaimed"),
-                    stateAfter: .unclaimed)
-            }
-        case .check(let lock):
-            switch try namedState(lock) {
-            case .claimed: return .wait(locks: [lock], waitingForClaim: false)
-            default: return .done(lock: lock, version: try lastChange(lock))
-            }
-        case .checkUnclaimed(let lock):
-            switch try namedState(lock) {
-            case .claimed: return .done(lock: lock, version: try lastChange(lock))
-            default: return .wait(locks: [lock], waitingForClaim: true)
-            }
+            return try add(lock, content: content, claimed: claimed, lease: lease)
+        case .update(let lock, let content): return try update(lock, content: content)
+        case .check(let lock): return try check(lock, waitingForClaim: false)
+        case .checkUnclaimed(let lock): return try check(lock, waitingForClaim: true)
         }
+    }
+
+    /// Claims `count` free locks in one commit, or waits until that many are free: all or nothing, so a set is never
+    /// half-held.
+    private func acquire(count: Int, lease: Duration?) -> Decision {
+        for lock in snapshot.doubleLocks {
+            warn("lock '\(lock)' is both claimed and unclaimed in pool '\(pool)'; skipping it")
+        }
+        guard snapshot.freeLocks.count >= count else {
+            return .wait(locks: snapshot.heldLocks, waitingForClaim: false)
+        }
+        // A partial Fisher–Yates shuffle: uniform, and O(count) swaps however large the pool.
+        var generator = SystemRandomNumberGenerator()
+        var free = snapshot.freeLocks
+        for index in 0..<count { free.swapAt(index, Int.random(in: index..<free.count, using: &generator)) }
+        let chosen = free[..<count].sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return moveSet(chosen, operation: .acquire, lease: lease)
+    }
+
+    private func claim(_ lock: String, lease: Duration?) throws -> Decision {
+        switch try namedState(lock) {
+        case .unclaimed: moveSet([lock], operation: .claim, lease: lease)
+        default: .wait(locks: [lock], waitingForClaim: false)
+        }
+    }
+
+    /// Creates `lock`. An identical existing lock is a no-op (idempotent puts); any other existing lock is an error,
+    /// never an overwrite or a second copy in the other state (upstream issue #27).
+    private func add(_ lock: String, content: [UInt8], claimed: Bool, lease: Duration?) throws -> Decision {
+        let blob = Repository.hashBlob(content)
+        switch (snapshot.state(of: lock), claimed) {
+        case (.both, _): throw LockPoolError.lockInBothStates(lock: lock, pool: pool)
+        case (.absent, _):
+            let id = try repository.createBlob(content)
+            let directory = claimed ? "claimed" : "unclaimed"
+            return .change(
+                locks: [lock], updates: [.upsert(path: "\(pool)/\(directory)/\(lock)", id: id, mode: 0o100644)],
+                message: message(
+                    claimed ? .addClaimed : .add, verb: claimed ? "adding claimed" : "adding unclaimed", lock: lock,
+                    state: directory, lease: lease),
+                stateAfter: claimed ? .claimed : .unclaimed)
+        case (.unclaimed, false):
+            guard snapshot.unclaimed[lock]?.id == blob else {
+                throw LockPoolError.existsWithOtherContent(lock: lock, pool: pool)
+            }
+            return try noOp(lock)
+        case (.claimed, true):
+            guard snapshot.claimed[lock]?.id == blob else {
+                throw LockPoolError.existsClaimed(lock: lock, pool: pool)
+            }
+            return try noOp(lock)
+        case (.claimed, false): throw LockPoolError.existsClaimed(lock: lock, pool: pool)
+        case (.unclaimed, true): throw LockPoolError.existsUnclaimed(lock: lock, pool: pool)
+        }
+    }
+
+    /// Writes `content` as the unclaimed `lock`; a claimed lock is waited for rather than changed under its holder.
+    private func update(_ lock: String, content: [UInt8]) throws -> Decision {
+        switch snapshot.state(of: lock) {
+        case .both: throw LockPoolError.lockInBothStates(lock: lock, pool: pool)
+        case .claimed: return .wait(locks: [lock], waitingForClaim: false)
+        case .unclaimed where snapshot.unclaimed[lock]?.id == Repository.hashBlob(content): return try noOp(lock)
+        case .unclaimed, .absent:
+            let isNew = snapshot.state(of: lock) == .absent
+            let id = try repository.createBlob(content)
+            return .change(
+                locks: [lock], updates: [.upsert(path: "\(pool)/unclaimed/\(lock)", id: id, mode: 0o100644)],
+                message: message(
+                    .update, verb: isNew ? "adding unclaimed" : "updating", lock: lock, state: "unclaimed"),
+                stateAfter: .unclaimed)
+        }
+    }
+
+    /// `check` and `check_unclaimed`: one test, its sense flipped by `waitingForClaim`. The version is the lock's
+    /// last change, not the tip, so that the implicit get after the put names this lock.
+    private func check(_ lock: String, waitingForClaim: Bool) throws -> Decision {
+        let isClaimed = try namedState(lock) == .claimed
+        guard isClaimed == waitingForClaim else { return .wait(locks: [lock], waitingForClaim: waitingForClaim) }
+        return .done(lock: lock, version: try lastChange(lock))
     }
 
     /// The state of a lock named by the user: absent and both-states are permanent failures.

@@ -16,7 +16,6 @@ public enum GoDuration {
     ///   ``GoDurationError/negative`` for a value below zero (`"-0s"` is zero) and ``GoDurationError/overflow`` above
     ///   ``maximum``.
     public static func parse(_ text: String) throws(GoDurationError) -> Duration {
-        let limit: UInt64 = 1 << 63
         var bytes = Substring(text).utf8[...]
         var isNegative = false
         if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
@@ -26,53 +25,8 @@ public enum GoDuration {
         if bytes.elementsEqual("0".utf8) { return .zero }
         if bytes.isEmpty { throw .invalidSyntax }
         var total: UInt64 = 0
-        while let first = bytes.first {
-            guard first == UInt8(ascii: ".") || isDigit(first) else { throw .invalidSyntax }
-            // The whole part: [0-9]*
-            var whole: UInt64 = 0
-            let wholeDigits = bytes.prefix(while: isDigit)
-            for digit in wholeDigits {
-                guard whole <= limit / 10 else { throw .overflow }
-                whole = whole * 10 + UInt64(digit - UInt8(ascii: "0"))
-                guard whole <= limit else { throw .overflow }
-            }
-            bytes = bytes.dropFirst(wholeDigits.count)
-            // The fraction: (\.[0-9]*)?, kept as Go keeps it: digits past 2⁶³ are dropped.
-            var fraction: UInt64 = 0
-            var scale: Double = 1
-            var fractionDigitCount = 0
-            if bytes.first == UInt8(ascii: ".") {
-                bytes = bytes.dropFirst()
-                let fractionDigits = bytes.prefix(while: isDigit)
-                fractionDigitCount = fractionDigits.count
-                var overflowed = false
-                for digit in fractionDigits where !overflowed {
-                    guard fraction <= (limit - 1) / 10 else {
-                        overflowed = true
-                        continue
-                    }
-                    let next = fraction * 10 + UInt64(digit - UInt8(ascii: "0"))
-                    guard next <= limit else {
-                        overflowed = true
-                        continue
-                    }
-                    fraction = next
-                    scale *= 10
-                }
-                bytes = bytes.dropFirst(fractionDigitCount)
-            }
-            guard !wholeDigits.isEmpty || fractionDigitCount > 0 else { throw .invalidSyntax }
-            // The unit: everything up to the next number.
-            let unitBytes = bytes.prefix { !isDigit($0) && $0 != UInt8(ascii: ".") }
-            guard let unit = unitNanoseconds(unitBytes) else { throw .invalidSyntax }
-            bytes = bytes.dropFirst(unitBytes.count)
-            guard whole <= limit / unit else { throw .overflow }
-            var value = whole * unit
-            if fraction > 0 {
-                // As in Go: a Double is exact enough here, since the fraction of the largest unit is below 3.6e12 ns.
-                value += UInt64(Double(fraction) * (Double(unit) / scale))
-                guard value <= limit else { throw .overflow }
-            }
+        while !bytes.isEmpty {
+            let value = try component(&bytes)
             guard value <= limit - total else { throw .overflow }
             total += value
         }
@@ -82,6 +36,66 @@ public enum GoDuration {
         }
         guard total <= UInt64(Int64.max) else { throw .overflow }
         return .nanoseconds(Int64(total))
+    }
+
+    /// Go's bound on a magnitude while parsing, 2⁶³ (room for its negative minimum), kept so that what Go calls too
+    /// large is too large here too, and its minimum `-2562047h47m16.854775808s` is `negative`, not `overflow`.
+    private static let limit: UInt64 = 1 << 63
+
+    /// Reads one number and its unit, `[0-9]*(\.[0-9]*)?unit`, off the front of `bytes`, in nanoseconds.
+    private static func component(_ bytes: inout Substring.UTF8View) throws(GoDurationError) -> UInt64 {
+        guard let first = bytes.first, first == UInt8(ascii: ".") || isDigit(first) else { throw .invalidSyntax }
+        let wholeDigits = bytes.prefix(while: isDigit)
+        let whole = try wholeNumber(wholeDigits)
+        bytes = bytes.dropFirst(wholeDigits.count)
+        var fraction: (numerator: UInt64, scale: Double) = (0, 1)
+        var fractionDigitCount = 0
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            let fractionDigits = bytes.prefix(while: isDigit)
+            fractionDigitCount = fractionDigits.count
+            fraction = fractionValue(fractionDigits)
+            bytes = bytes.dropFirst(fractionDigitCount)
+        }
+        guard !wholeDigits.isEmpty || fractionDigitCount > 0 else { throw .invalidSyntax }
+        // The unit: everything up to the next number.
+        let unitBytes = bytes.prefix { !isDigit($0) && $0 != UInt8(ascii: ".") }
+        guard let unit = unitNanoseconds(unitBytes) else { throw .invalidSyntax }
+        bytes = bytes.dropFirst(unitBytes.count)
+        guard whole <= limit / unit else { throw .overflow }
+        var value = whole * unit
+        if fraction.numerator > 0 {
+            // As in Go: a Double is exact enough here, since the fraction of the largest unit is below 3.6e12 ns.
+            value += UInt64(Double(fraction.numerator) * (Double(unit) / fraction.scale))
+            guard value <= limit else { throw .overflow }
+        }
+        return value
+    }
+
+    /// Decimal `digits` as a number, failing as soon as it passes ``limit``.
+    private static func wholeNumber(_ digits: Substring.UTF8View) throws(GoDurationError) -> UInt64 {
+        var whole: UInt64 = 0
+        for digit in digits {
+            guard whole <= limit / 10 else { throw .overflow }
+            whole = whole * 10 + UInt64(digit - UInt8(ascii: "0"))
+            guard whole <= limit else { throw .overflow }
+        }
+        return whole
+    }
+
+    /// The digits after a decimal point as Go keeps them, a numerator over a power of ten: digits that would take the
+    /// numerator past ``limit`` are dropped rather than failing, since they are below a nanosecond's worth.
+    private static func fractionValue(_ digits: Substring.UTF8View) -> (numerator: UInt64, scale: Double) {
+        var numerator: UInt64 = 0
+        var scale: Double = 1
+        for digit in digits {
+            guard numerator <= (limit - 1) / 10 else { break }
+            let next = numerator * 10 + UInt64(digit - UInt8(ascii: "0"))
+            guard next <= limit else { break }
+            numerator = next
+            scale *= 10
+        }
+        return (numerator, scale)
     }
 
     /// Converts a JSON number literal to that many seconds, exactly (no floating point): `0.5` is 500 ms, `1e3` is

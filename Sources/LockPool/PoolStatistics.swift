@@ -230,122 +230,9 @@ extension PoolStatistics {
     public init(
         pool: String, since: Date, until: Date, start: [LockStatus], events: [HistoryEvent], top: Int = 5
     ) {
-        let until = max(since, until)
-        func clamped(_ date: Date) -> Date { min(max(date, since), until) }
-
-        var trackers: [String: LockTracker] = [:]
-        for status in start where status.pool == pool && status.state != .absent {
-            var tracker = LockTracker(state: status.state, existsFrom: since)
-            if status.state == .claimed || status.state == .both {
-                tracker.holdStart = status.since ?? since
-                tracker.claimedFrom = since
-            }
-            trackers[status.lock] = tracker
-        }
-
-        var holders: [String: (claims: Int, time: Duration)] = [:]
-        var holderOrder: [String] = []
-        var waits: [Duration] = []
-        var operations = Operations(total: 0, claims: 0, releases: 0, adds: 0, removes: 0, updates: 0, perDay: 0)
-
-        /// Ends the hold of `tracker` at `time` (an event in the window).
-        func endHold(_ tracker: inout LockTracker, at time: Date) {
-            guard let holdStart = tracker.holdStart, let claimedFrom = tracker.claimedFrom else { return }
-            let end = clamped(time)
-            tracker.claimedTime += Self.duration(from: claimedFrom, to: end)
-            tracker.endedHolds.append(Self.duration(from: holdStart, to: time))
-            if let group = tracker.holder {
-                holders[group]?.time += Self.duration(from: claimedFrom, to: end)
-            }
-            tracker.holdStart = nil
-            tracker.claimedFrom = nil
-            tracker.holder = nil
-        }
-
-        for event in events where event.pool == pool {
-            let time = clamped(event.time)
-            var tracker = trackers[event.lock] ?? LockTracker(state: .absent, existsFrom: time)
-            if tracker.state == .absent { tracker.existsFrom = time }
-            operations.total += 1
-            switch event.action {
-            case .claim, .addClaimed:
-                endHold(&tracker, at: event.time)  // only when history and tree disagree: a claim of a held lock
-                tracker.state = .claimed
-                tracker.claims += 1
-                tracker.holdStart = event.time
-                tracker.claimedFrom = time
-                let group = Self.group(of: event.holder)
-                if holders[group] == nil {
-                    holders[group] = (0, .zero)
-                    holderOrder.append(group)
-                }
-                holders[group]?.claims += 1
-                tracker.holder = group
-                if let waited = event.waited { waits.append(waited) }
-                operations.claims += 1
-                if event.action == .addClaimed { operations.adds += 1 }
-            case .release:
-                endHold(&tracker, at: event.time)
-                tracker.state = .unclaimed
-                operations.releases += 1
-            case .add:
-                tracker.state = .unclaimed
-                operations.adds += 1
-            case .remove:
-                endHold(&tracker, at: event.time)
-                tracker.lockTime += Self.duration(from: tracker.existsFrom, to: time)
-                tracker.state = .absent
-                operations.removes += 1
-            case .update:
-                operations.updates += 1
-            case .duplicate:
-                tracker.state = .both
-            }
-            trackers[event.lock] = tracker
-        }
-
-        var locks: [Lock] = []
-        var allEnded: [Duration] = []
-        var openAges: [Duration] = []
-        for (name, var tracker) in trackers {
-            if tracker.state != .absent {
-                tracker.lockTime += Self.duration(from: tracker.existsFrom, to: until)
-            }
-            var openAge: Duration?
-            if let holdStart = tracker.holdStart, let claimedFrom = tracker.claimedFrom {
-                tracker.claimedTime += Self.duration(from: claimedFrom, to: until)
-                if let group = tracker.holder { holders[group]?.time += Self.duration(from: claimedFrom, to: until) }
-                let age = Self.duration(from: holdStart, to: until)
-                openAge = age
-                openAges.append(age)
-            }
-            allEnded += tracker.endedHolds
-            locks.append(
-                Lock(
-                    lock: name, state: tracker.state, claimedTime: tracker.claimedTime, lockTime: tracker.lockTime,
-                    claims: tracker.claims,
-                    holds: Holds(
-                        ended: Percentiles(tracker.endedHolds), open: openAge == nil ? 0 : 1, oldestOpen: openAge)
-                ))
-        }
-        locks.sort { Array($0.lock.utf8).lexicographicallyPrecedes(Array($1.lock.utf8)) }
-
-        let window = Self.duration(from: since, to: until)
-        operations.perDay = window > .zero ? Double(operations.total) / (window.timeInterval / 86400) : 0
-        let ranked = holderOrder.map { TopHolder(name: $0, claims: holders[$0]!.claims, holdTime: holders[$0]!.time) }
-            .sorted {
-                if $0.claims != $1.claims { return $0.claims > $1.claims }
-                if $0.holdTime != $1.holdTime { return $0.holdTime > $1.holdTime }
-                return Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8))
-            }
-
-        self.init(
-            pool: pool, since: since, until: until,
-            claimedTime: locks.reduce(.zero) { $0 + $1.claimedTime },
-            lockTime: locks.reduce(.zero) { $0 + $1.lockTime },
-            holds: Holds(ended: Percentiles(allEnded), open: openAges.count, oldestOpen: openAges.max()),
-            waits: Percentiles(waits), operations: operations, locks: locks, topHolders: Array(ranked.prefix(top)),
-            holderCount: ranked.count)
+        var replay = WindowReplay(pool: pool, since: since, until: max(since, until), start: start)
+        for event in events where event.pool == pool { replay.apply(event) }
+        self = replay.finish(pool: pool, top: top)
     }
 
     /// Reads the statistics of `pools` from the history behind `tip`.
@@ -399,6 +286,148 @@ extension PoolStatistics {
             return false
         }
         return found
+    }
+}
+
+/// One pool's window replayed in one pass: the locks at `since`, then each event in order, then every lock closed at
+/// `until`. Each lock's and holder's time grows as its holds end or are closed, so the events are read only once.
+private struct WindowReplay {
+    let since: Date
+    let until: Date
+    var trackers: [String: LockTracker] = [:]
+    /// Claims and hold time so far, by holder group.
+    var holders: [String: PoolStatistics.TopHolder] = [:]
+    var waits: [Duration] = []
+    var operations = PoolStatistics.Operations(
+        total: 0, claims: 0, releases: 0, adds: 0, removes: 0, updates: 0, perDay: 0)
+
+    /// Starts from the pool's locks at `since`; `until` is not before `since`.
+    init(pool: String, since: Date, until: Date, start: [LockStatus]) {
+        self.since = since
+        self.until = until
+        for status in start where status.pool == pool && status.state != .absent {
+            var tracker = LockTracker(state: status.state, existsFrom: since)
+            if status.state == .claimed || status.state == .both {
+                // Counted from its claim for the hold's length, from `since` for the time claimed in the window.
+                tracker.holdStart = status.since ?? since
+                tracker.claimedFrom = since
+            }
+            trackers[status.lock] = tracker
+        }
+    }
+
+    /// `date` moved into the window: time outside it counts for no lock.
+    func clamped(_ date: Date) -> Date { min(max(date, since), until) }
+
+    mutating func apply(_ event: HistoryEvent) {
+        let time = clamped(event.time)
+        var tracker = trackers[event.lock] ?? LockTracker(state: .absent, existsFrom: time)
+        if tracker.state == .absent { tracker.existsFrom = time }
+        operations.total += 1
+        switch event.action {
+        case .claim, .addClaimed:
+            endHold(&tracker, at: event.time)  // only when history and tree disagree: a claim of a held lock
+            beginHold(&tracker, for: event)
+            if event.action == .addClaimed { operations.adds += 1 }
+        case .release:
+            endHold(&tracker, at: event.time)
+            tracker.state = .unclaimed
+            operations.releases += 1
+        case .add:
+            tracker.state = .unclaimed
+            operations.adds += 1
+        case .remove:
+            endHold(&tracker, at: event.time)
+            tracker.lockTime += PoolStatistics.duration(from: tracker.existsFrom, to: time)
+            tracker.state = .absent
+            operations.removes += 1
+        case .update:
+            operations.updates += 1
+        case .duplicate:
+            tracker.state = .both
+        }
+        trackers[event.lock] = tracker
+    }
+
+    /// Starts the hold of a claim in the window, credited to the claim's holder group.
+    private mutating func beginHold(_ tracker: inout LockTracker, for event: HistoryEvent) {
+        let group = PoolStatistics.group(of: event.holder)
+        tracker.state = .claimed
+        tracker.claims += 1
+        tracker.holdStart = event.time
+        tracker.claimedFrom = clamped(event.time)
+        tracker.holder = group
+        holders[group, default: PoolStatistics.TopHolder(name: group, claims: 0, holdTime: .zero)].claims += 1
+        if let waited = event.waited { waits.append(waited) }
+        operations.claims += 1
+    }
+
+    /// Ends the hold of `tracker` at `time` (an event in the window): its full length is an ended hold, its part in
+    /// the window is claimed time, for the lock and for the holder.
+    private mutating func endHold(_ tracker: inout LockTracker, at time: Date) {
+        guard let holdStart = tracker.holdStart, let claimedFrom = tracker.claimedFrom else { return }
+        let claimed = PoolStatistics.duration(from: claimedFrom, to: clamped(time))
+        tracker.claimedTime += claimed
+        tracker.endedHolds.append(PoolStatistics.duration(from: holdStart, to: time))
+        if let group = tracker.holder { holders[group]?.holdTime += claimed }
+        tracker.holdStart = nil
+        tracker.claimedFrom = nil
+        tracker.holder = nil
+    }
+
+    /// Closes `tracker` at `until`: a lock still present existed up to it, and a hold still open was claimed up to
+    /// it (not an ended hold). Returns the open hold's age.
+    private mutating func close(_ tracker: inout LockTracker) -> Duration? {
+        if tracker.state != .absent {
+            tracker.lockTime += PoolStatistics.duration(from: tracker.existsFrom, to: until)
+        }
+        guard let holdStart = tracker.holdStart, let claimedFrom = tracker.claimedFrom else { return nil }
+        let claimed = PoolStatistics.duration(from: claimedFrom, to: until)
+        tracker.claimedTime += claimed
+        if let group = tracker.holder { holders[group]?.holdTime += claimed }
+        return PoolStatistics.duration(from: holdStart, to: until)
+    }
+
+    /// Closes every lock at `until` and sums the figures.
+    mutating func finish(pool: String, top: Int) -> PoolStatistics {
+        var locks: [PoolStatistics.Lock] = []
+        var allEnded: [Duration] = []
+        var openAges: [Duration] = []
+        for (name, var tracker) in trackers {
+            let openAge = close(&tracker)
+            if let openAge { openAges.append(openAge) }
+            allEnded += tracker.endedHolds
+            locks.append(
+                PoolStatistics.Lock(
+                    lock: name, state: tracker.state, claimedTime: tracker.claimedTime, lockTime: tracker.lockTime,
+                    claims: tracker.claims,
+                    holds: PoolStatistics.Holds(
+                        ended: PoolStatistics.Percentiles(tracker.endedHolds), open: openAge == nil ? 0 : 1,
+                        oldestOpen: openAge)))
+        }
+        locks.sort { Array($0.lock.utf8).lexicographicallyPrecedes(Array($1.lock.utf8)) }
+
+        let window = PoolStatistics.duration(from: since, to: until)
+        operations.perDay = window > .zero ? Double(operations.total) / (window.timeInterval / 86400) : 0
+        let ranked = Self.ranked(Array(holders.values))
+        return PoolStatistics(
+            pool: pool, since: since, until: until,
+            claimedTime: locks.reduce(.zero) { $0 + $1.claimedTime },
+            lockTime: locks.reduce(.zero) { $0 + $1.lockTime },
+            holds: PoolStatistics.Holds(
+                ended: PoolStatistics.Percentiles(allEnded), open: openAges.count, oldestOpen: openAges.max()),
+            waits: PoolStatistics.Percentiles(waits), operations: operations, locks: locks,
+            topHolders: Array(ranked.prefix(top)), holderCount: ranked.count)
+    }
+
+    /// Most claims first, then most hold time, then by name in byte order: a total order (names are unique), so the
+    /// top holders never depend on the order of a dictionary.
+    static func ranked(_ holders: [PoolStatistics.TopHolder]) -> [PoolStatistics.TopHolder] {
+        holders.sorted {
+            if $0.claims != $1.claims { return $0.claims > $1.claims }
+            if $0.holdTime != $1.holdTime { return $0.holdTime > $1.holdTime }
+            return Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8))
+        }
     }
 }
 
