@@ -17,6 +17,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The lockpool(1) man page (swift-argument-parser's generate-manual plugin, on a debug build of the products), which
+# stage.sh installs at /usr/local/share/man/man1/lockpool.1.
+RUN make manual
 # The same script stages the layout for the end-to-end tests (make stage DESTDIR=…): what is tested is what ships.
 RUN make stage DESTDIR=/staging
 

@@ -5,6 +5,8 @@
 #   make test-staged  the resource end-to-end suites against assets/stage.sh's layout, clean environment (in `test`)
 #   make release    release build of check, in, out (what /opt/resource gets; see assets/README.md) and lockpool
 #   make completions  bash, zsh and fish completion scripts for lockpool, in completions/
+#   make manual     the lockpool(1) man page from swift-argument-parser's generate-manual plugin, in .build-man/lockpool.1
+#                   (read it with `man -l .build-man/lockpool.1`; assets/stage.sh installs it, so the image ships it)
 #   make demo       release build, then examples/demo.sh against the real executables
 #   make bench      release build, then benchmarks/bench.py (issue 6's figures and targets), bench-results/bench.json
 #   make stress     the full 16 × 50 stress run over git daemon (about 6 minutes)
@@ -24,7 +26,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all deps-build deps-test build lint test test-staged stress release completions demo bench install stage image-rootfs clean fuzz \
+.PHONY: all deps-build deps-test build lint test test-staged stress release completions manual demo bench install stage image-rootfs clean fuzz \
 	fuzz-build sanitize
 
 all: build
@@ -64,7 +66,7 @@ lint:
 	fi
 	@SWIFT="$(SWIFT)" python3 assets/lint-imports.py
 
-test: deps-test lint
+test: deps-test lint manual
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --skip EndToEndTests $(SWIFT_FLAGS) $(TEST_FLAGS)
 	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS) --filter EndToEndTests --skip "$(HEAVY_SUITES)" \
@@ -97,6 +99,19 @@ completions: release
 		"$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)/lockpool" \
 			--generate-completion-script $$shell > completions/lockpool.$$shell || exit 1; \
 	done
+
+# swift-argument-parser's generate-manual plugin builds every product in MANUAL_CONFIGURATION (debug by default: what
+# `make build` and `make test` built already) and writes the page into its work directory; it is copied to MANUAL_DIR.
+# MANUAL_DATE, the page's date, is the last commit's, so that the page does not change from one day to the next.
+MANUAL_DIR ?= $(CURDIR)/.build-man
+MANUAL_CONFIGURATION ?= debug
+MANUAL_DATE ?= $(shell git log -1 --format=%cs 2>/dev/null)
+manual:
+	$(SWIFT) package $(SWIFT_FLAGS) plugin generate-manual --configuration $(MANUAL_CONFIGURATION) \
+		$(if $(MANUAL_DATE),--date $(MANUAL_DATE))
+	scratch="$$(dirname "$$(dirname "$$($(SWIFT) build $(SWIFT_FLAGS) -c $(MANUAL_CONFIGURATION) --show-bin-path)")")"; \
+		install -D -m 0644 "$$scratch/plugins/GenerateManual/outputs/lockpool/lockpool.1" "$(MANUAL_DIR)/lockpool.1"
+	@echo "wrote $(MANUAL_DIR)/lockpool.1 (man -l $(MANUAL_DIR)/lockpool.1)"
 
 demo: deps-build release
 	examples/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"

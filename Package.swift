@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // Tests only: the example pipelines are YAML.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Tests only: TestSupport's process launcher (ChildProcess.swift).
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -91,7 +94,12 @@ let package = Package(
             name: "resource-out", dependencies: ["ConcourseResource", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming),
         .target(
-            name: "TestSupport", dependencies: [], path: "Tests/TestSupport",
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/TestSupport",
             swiftSettings: upcoming),
         .testTarget(
             name: "StringSupportTests", dependencies: ["StringSupport", "TestSupport"], swiftSettings: upcoming),

@@ -5,13 +5,15 @@
 # usage: assets/stage.sh DESTDIR [BIN_DIR]
 #   DESTDIR  the root to fill (created if missing): DESTDIR/usr/local/bin/lockpool and
 #            DESTDIR/opt/resource/{check,in,out}, relative links to that one binary, which runs the resource step
-#            named by argv[0]; completions and the license under DESTDIR/usr/share
+#            named by argv[0]; completions and the license under DESTDIR/usr/share; the lockpool(1) man page at
+#            DESTDIR/usr/local/share/man/man1/lockpool.1 when `make manual` has made it
 #   BIN_DIR  where `make release` put the binaries (default: swift build -c release --static-swift-stdlib --show-bin-path)
 #   STRIP=0  keeps the symbols (by default the binary is stripped when `strip` is available: 94 → 64 MB)
+#   MANUAL=file  the man page to install (default: .build-man/lockpool.1, where `make manual` writes it)
 set -euo pipefail
 
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ] || [ $# -lt 1 ]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     [ $# -ge 1 ] && exit 0 || exit 64
 fi
 
@@ -50,3 +52,12 @@ done
     > "$destination/usr/share/fish/vendor_completions.d/lockpool.fish"
 install -m 0644 "$root/LICENSE" "$destination/usr/share/doc/lockpool/LICENSE"
 echo "staged completions and license under $destination/usr/share"
+
+manual="${MANUAL:-$root/.build-man/lockpool.1}"
+if [ -f "$manual" ]; then
+    install -D -m 0644 "$manual" "$destination/usr/local/share/man/man1/lockpool.1"
+    echo "staged $destination/usr/local/share/man/man1/lockpool.1"
+elif [ -n "${MANUAL:-}" ]; then
+    echo "stage.sh: $manual not found" >&2
+    exit 1
+fi

@@ -1,4 +1,6 @@
+import ArgumentParser
 import Foundation
+import LockPoolCLI
 import Testing
 
 /// The Dockerfile, assets/image-rootfs.sh (which builds and measures the same image without Docker) and the staged
@@ -56,5 +58,52 @@ import Testing
         #expect(makefile.contains("assets/stage.sh \"$(DESTDIR)\""))
         #expect(makefile.contains("assets/stage.sh \"$(STAGE_DIR)\""))
         #expect(try Self.text("assets/image-rootfs.sh").contains("assets/stage.sh\" \"$rootfs\""))
+    }
+
+    /// The page `make manual` writes (swift-argument-parser's generate-manual plugin).
+    static let manual = root.appendingPathComponent(".build-man/lockpool.1")
+
+    /// The image ships lockpool(1): the build stage makes it before staging, and stage.sh installs it.
+    @Test func theImageShipsTheManPage() throws {
+        let lines = try Self.dockerfile()
+        let manual = try #require(lines.firstIndex(of: "RUN make manual"))
+        let stage = try #require(lines.firstIndex { $0.hasPrefix("RUN make stage DESTDIR=/staging") })
+        #expect(manual < stage, "the page must exist when stage.sh runs")
+        let makefile = try Self.text("Makefile")
+        #expect(makefile.contains("plugin generate-manual"))
+        #expect(makefile.contains("MANUAL_DIR ?= $(CURDIR)/.build-man"))
+        let stageScript = try Self.text("assets/stage.sh")
+        #expect(stageScript.contains("manual=\"${MANUAL:-$root/.build-man/lockpool.1}\""))
+        #expect(stageScript.contains("\"$destination/usr/local/share/man/man1/lockpool.1\""))
+    }
+
+    /// The generated page renders, and documents every subcommand `lockpool` has.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: manual.path), "make manual writes .build-man/lockpool.1"))
+    func theManPageRendersEverySubcommand() throws {
+        let groff = try #require(
+            ["/usr/bin/groff", "/bin/groff"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "groff (groff-base) renders the page")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: groff)
+        process.arguments = ["-mandoc", "-Tutf8", "-P-cbou", Self.manual.path]
+        process.environment = ["PATH": "/usr/bin:/bin", "LC_ALL": "C"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let page = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(page.contains("LOCKPOOL(1)"))
+        #expect(page.contains("\nNAME\n") && page.contains("lockpool — Git-backed lock pools"))
+        let names = LockPoolCommand.configuration.subcommands.map { $0._commandName }
+        #expect(names.count >= 14, "init, status, acquire, claim, release, … run-step")
+        for name in names {
+            // Each subcommand is an item of the page's list: its name first on a line indented by 5 (the list's tag).
+            let item = page.split(separator: "\n").contains {
+                $0.prefix { $0 == " " }.count == 5 && $0.split(separator: " ").first == Substring(name)
+            }
+            #expect(item, "\(name) is not an item of the page")
+        }
     }
 }

@@ -287,11 +287,11 @@ public final class RunningExecutable: Sendable {
     public var pid: Int32 { running.pid }
 
     /// Whether the process has not exited yet.
-    public var isRunning: Bool { running.process.isRunning }
+    public var isRunning: Bool { running.isRunning }
 
     /// Sends `signal` (e.g. `SIGTERM`) to the process, if it is still running.
     public func send(_ signal: Int32) {
-        if running.process.isRunning { kill(running.pid, signal) }
+        running.send(signal)
     }
 
     /// Sends SIGTERM, as a Concourse abort does.
@@ -317,7 +317,7 @@ public final class RunningExecutable: Sendable {
     public func wait(timeout: Duration = .seconds(60)) async throws -> ExecutableResult {
         if let result = result.withLock({ $0 }) { return result }
         let deadline = ContinuousClock.now + timeout
-        while running.process.isRunning, ContinuousClock.now < deadline {
+        while running.isRunning, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
         // A busy machine may resume this task late; allow a short blocking grace before killing.
@@ -329,7 +329,7 @@ public final class RunningExecutable: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if stderrSoFar.contains(text) { return true }
-            if !running.process.isRunning { break }
+            if !running.isRunning { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         // Checked once more: the task may have been resumed only after the deadline.
@@ -345,7 +345,7 @@ public final class RunningExecutable: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if stderrSoFar.contains(text) { return true }
-            if !running.process.isRunning { break }
+            if !running.isRunning { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
         return stderrSoFar.contains(text)

@@ -211,27 +211,29 @@ public final class SSHServer: Sendable {
 public enum LoopbackServerError: Error, Sendable, CustomStringConvertible {
     case notListening(server: String, port: Int, log: String)
     case spawnFailed(server: String, errno: Int32)
+    case launchFailed(server: String, reason: String)
     case unavailable(String)
 
     public var description: String {
         switch self {
         case .notListening(let server, let port, let log): "\(server) did not listen on 127.0.0.1:\(port): \(log)"
         case .spawnFailed(let server, let code): "could not start \(server): \(String(cString: strerror(code)))"
+        case .launchFailed(let server, let reason): "could not start \(server): \(reason)"
         case .unavailable(let what): what
         }
     }
 }
 
-/// A server child process on a loopback port (sshd, lighttpd, tinyproxy), started like `GitDaemon`'s: on a port that
-/// was free a moment ago (up to three tries), with a clean signal mask, in a process group of its own, waited for
-/// until the port accepts a TCP connection, and stopped through its process group.
+/// A server child process on a loopback port (sshd, lighttpd, tinyproxy, the Pushgateway), started like `GitDaemon`'s:
+/// on a port that was free a moment ago (up to three tries), waited for until the port accepts a TCP connection, and
+/// stopped through its process group.
 ///
-/// Started with `posix_spawn` and reaped by a thread of its own, not with Foundation's `Process`: on Linux, `Process`
-/// learns that a child exited when the child's copy of an inherited socket is closed. sshd closes every inherited
-/// descriptor at startup; `Process` then blocks its monitoring thread in `waitpid()` on the running server, and no
-/// later child of the whole test process is ever reaped (every later `git` run hangs). The server gets stdin and stdout
-/// on `/dev/null`, stderr on its log file, every signal unblocked and at its default action, and no other descriptor
-/// (`posix_spawn_file_actions_addclosefrom_np`, glibc 2.34+), so it cannot hold another child's pipes open either.
+/// Started by `ChildProcess` (swift-subprocess), which gives it every signal unblocked and at its default action, a
+/// process group of its own and no descriptor but stdin (empty), stdout (`/dev/null`) and stderr (its log file,
+/// appended), and watches it through a pidfd. That last point matters: Foundation's `Process` learns that a child
+/// exited when the child's copy of an inherited socket is closed; sshd closes every inherited descriptor at startup, and
+/// `Process` then blocks its monitoring thread in `waitpid()` on the running server, so that no later child of the whole
+/// test process is ever reaped.
 final class LoopbackServerProcess: Sendable {
     /// What to run on a given port.
     struct Launch {
@@ -242,14 +244,15 @@ final class LoopbackServerProcess: Sendable {
     }
 
     let port: Int
-    /// The server's process id; it leads its own process group.
-    let pid: pid_t
-    private let exited = DispatchSemaphore(value: 0)
+    private let running: ChildProcess.Running
     private let isStopped = Mutex(false)
 
-    private init(port: Int, pid: pid_t) {
+    /// The server's process id; it leads its own process group.
+    var pid: pid_t { running.pid }
+
+    private init(port: Int, running: ChildProcess.Running) {
         self.port = port
-        self.pid = pid
+        self.running = running
     }
 
     deinit { stop() }
@@ -269,9 +272,16 @@ final class LoopbackServerProcess: Sendable {
         for _ in 0..<3 {
             let port = try GitDaemon.freePort()
             let launch = try prepare(port)
-            let server = LoopbackServerProcess(
-                port: port, pid: try spawn(name: name, launch: launch, environment: environment))
-            server.reapInBackground()
+            let running: ChildProcess.Running
+            do {
+                running = try ChildProcess.start(
+                    executable: launch.executable, arguments: launch.arguments, environment: environment,
+                    directory: launch.logURL.deletingLastPathComponent(), stdin: Data(),
+                    stdoutFile: URL(fileURLWithPath: "/dev/null"), stderrFile: launch.logURL)
+            } catch {
+                throw LoopbackServerError.launchFailed(server: name, reason: "\(error)")
+            }
+            let server = LoopbackServerProcess(port: port, running: running)
             if server.waitUntilListening(timeout: startTimeout) { return server }
             server.stop()
             let log = (try? String(contentsOf: launch.logURL, encoding: .utf8)) ?? ""
@@ -280,12 +290,9 @@ final class LoopbackServerProcess: Sendable {
         throw lastError
     }
 
-    /// Waits until the server has exited (and been reaped); `false` when `deadline` passes first. Can be called any
-    /// number of times.
+    /// Waits until the server has exited; `false` when `deadline` passes first. Can be called any number of times.
     func waitForExit(until deadline: DispatchTime = .distantFuture) -> Bool {
-        guard exited.wait(timeout: deadline) == .success else { return false }
-        exited.signal()
-        return true
+        running.waitForExit(until: deadline)
     }
 
     /// SIGTERM to the process group, SIGKILL after 5 s, then SIGKILL to what is left of the group. Idempotent.
@@ -295,25 +302,14 @@ final class LoopbackServerProcess: Sendable {
             return stopped
         }
         guard !alreadyStopped else { return }
-        kill(-pid, SIGTERM)
+        running.signalGroup(SIGTERM)
         if !waitForExit(until: .now() + 5) {
-            kill(-pid, SIGKILL)
+            running.signalGroup(SIGKILL)
             _ = waitForExit()
         }
         // Children (CGI programs, connection handlers) that outlived the server and stayed in its group.
-        kill(-pid, SIGKILL)
-    }
-
-    private func reapInBackground() {
-        let pid = pid
-        let exited = exited
-        let thread = Thread {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            exited.signal()
-        }
-        thread.name = "reaper \(pid)"
-        thread.start()
+        running.signalGroup(SIGKILL)
+        _ = running.collect()
     }
 
     private func waitUntilListening(timeout: Duration) -> Bool {
@@ -324,49 +320,5 @@ final class LoopbackServerProcess: Sendable {
             if waitForExit(until: .now() + 0.05) { return false }
         }
         return false
-    }
-
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np`, which Swift does not import.
-    private static let addCloseFrom: CloseFrom? = {
-        guard let handle = dlopen(nil, RTLD_NOW),
-            let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np")
-        else { return nil }
-        return unsafeBitCast(symbol, to: CloseFrom.self)
-    }()
-
-    private static func spawn(name: String, launch: Launch, environment: [String: String]) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM] {
-            sigaddset(&defaults, signal)
-        }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, launch.logURL.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        if let addCloseFrom { _ = addCloseFrom(&actions, 3) }
-
-        let argv = ([launch.executable.path] + launch.arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid = pid_t()
-        let code = posix_spawn(&pid, launch.executable.path, &actions, &attributes, argv, envp)
-        guard code == 0 else { throw LoopbackServerError.spawnFailed(server: name, errno: code) }
-        return pid
     }
 }
