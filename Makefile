@@ -65,6 +65,7 @@ lint:
 		exit 1; \
 	fi
 	@SWIFT="$(SWIFT)" python3 assets/lint-imports.py
+	python3 assets/lint-citations.py
 
 test: deps-test lint manual
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)

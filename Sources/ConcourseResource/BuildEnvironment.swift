@@ -2,7 +2,7 @@ import LockPool
 import StringSupport
 
 extension BuildInfo {
-    /// Reads the build from Concourse's build metadata variables (SPEC §3.3), as `out` does.
+    /// Reads the build from Concourse's build metadata variables (docs/resource.md#environment), as `out` does.
     ///
     /// Reads `BUILD_TEAM_NAME`, `BUILD_PIPELINE_NAME`, `BUILD_JOB_NAME`, `BUILD_NAME`, `BUILD_ID`,
     /// `BUILD_PIPELINE_INSTANCE_VARS`, `BUILD_URL` and `ATC_EXTERNAL_URL`; an empty variable counts as unset. The URL

@@ -1,7 +1,7 @@
 import Git
 import LockPool
 
-/// The `check` step: the commits that touch the pool, oldest first (SPEC §4.4).
+/// The `check` step: the commits that touch the pool, oldest first (docs/resource.md#the-check-step).
 public enum CheckCommand {
     /// Runs `check` for `request` and returns its stdout.
     ///

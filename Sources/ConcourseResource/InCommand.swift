@@ -3,7 +3,8 @@ import Git
 import LockPool
 import SystemPackage
 
-/// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref` (SPEC §4.3).
+/// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref`
+/// (docs/resource.md#the-get-step).
 public enum InCommand {
     /// Runs `in` for `request` into `context.arguments[1]` and returns its stdout.
     ///

@@ -1,13 +1,14 @@
 import LockPool
 
-/// The objects of a request whose keys are known, and the warnings for keys that are not (SPEC §3.4).
+/// The objects of a request whose keys are known, and the warnings for keys that are not
+/// (docs/resource.md#unknown-and-misspelt-keys).
 enum KeyedObject: CaseIterable, Sendable {
     case source
     case httpsTunnel
     case putParams
     case getParams
 
-    /// The keys this object knows, in the order of the specification's tables.
+    /// The keys this object knows, in the order of the tables of docs/resource.md.
     var knownKeys: [String] {
         switch self {
         case .source:

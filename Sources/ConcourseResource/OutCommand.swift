@@ -9,7 +9,8 @@ import SystemPackage
     import Glibc
 #endif
 
-/// The `out` step: one pool operation per put (SPEC §4.1), then its metrics (SPEC §9).
+/// The `out` step: one pool operation per put (docs/resource.md#effects-of-put-operations), then its metrics
+/// (docs/resource.md#metrics).
 public enum OutCommand {
     /// What `out` did: its stdout, and the metrics to push once that has been written.
     public struct Outcome: Sendable {

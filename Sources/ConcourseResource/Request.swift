@@ -2,7 +2,7 @@ import FoundationEssentials
 import LockPool
 import StringSupport
 
-/// One `source.git_config` entry: a git setting for this run only (SPEC §8.2).
+/// One `source.git_config` entry: a git setting for this run only (docs/transports.md#git_config-keys).
 ///
 /// The description hides the values of `http.extraHeader` and the credentials in `http.proxy`.
 public struct GitConfigEntry: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
@@ -45,7 +45,7 @@ public struct GitConfigEntry: Sendable, Equatable, CustomStringConvertible, Cust
     public var customMirror: Mirror { Mirror(self, children: ["name": name, "value": displayedValue]) }
 }
 
-/// `source.https_tunnel`: an HTTP CONNECT proxy for ssh and git:// remotes (SPEC §8.3).
+/// `source.https_tunnel`: an HTTP CONNECT proxy for ssh and git:// remotes (docs/transports.md#https-tunnel).
 ///
 /// It takes effect only when both ``proxyHost`` and ``proxyPort`` are set. The description hides the password.
 public struct HTTPSTunnel: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
@@ -87,7 +87,7 @@ public struct HTTPSTunnel: Sendable, Equatable, CustomStringConvertible, CustomD
     }
 }
 
-/// The `source` object shared by `check`, `in` and `out` (SPEC §3.1).
+/// The `source` object shared by `check`, `in` and `out` (docs/resource.md#source-keys).
 ///
 /// Optional strings are `nil` when the key was absent, `null` or `""`. The description, debug description and mirror
 /// never show a secret; ``secrets`` lists them for redaction.
@@ -96,7 +96,7 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     public var uri: String
     /// The branch that holds the pools.
     public var branch: String
-    /// The pool directory, a valid pool name (SPEC §2).
+    /// The pool directory, a valid pool name (docs/resource.md#names).
     public var pool: String
     /// An SSH private key (secret).
     public var privateKey: String?
@@ -201,8 +201,8 @@ public struct Source: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     }
 }
 
-/// The one operation of a put step (SPEC §3.2). Step directories are relative to the `out` source directory, as given
-/// (validated not to be absolute and not to leave it through `..`).
+/// The one operation of a put step (docs/resource.md#put-params). Step directories are relative to the `out` source
+/// directory, as given (validated not to be absolute and not to leave it through `..`).
 public enum StepOperation: Sendable, Equatable {
     /// `acquire: true`: claim any unclaimed lock.
     case acquire

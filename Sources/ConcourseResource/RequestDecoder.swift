@@ -1,7 +1,8 @@
 import LockPool
 import PoolMetrics
 
-/// Reads and validates the JSON request of `check`, `in` and `out` (SPEC §3), before any network or git work.
+/// Reads and validates the JSON request of `check`, `in` and `out`
+/// (docs/resource.md#executables-and-their-input-and-output), before any network or git work.
 ///
 /// Every problem is collected: the upstream `invalid payload (missing …)` lines first, verbatim and in upstream order,
 /// then lockpool's own, each naming the key (`invalid payload (source.branch: expected a string, got a number)`).
@@ -165,8 +166,8 @@ struct DecodingContext {
         case positive
     }
 
-    /// Reads a duration: a Go duration string or a number of seconds (SPEC §6.3). Returns `nil` when not given or
-    /// invalid (reported); zero is returned as `.zero`.
+    /// Reads a duration: a Go duration string or a number of seconds (docs/resource.md#durations). Returns `nil` when
+    /// not given or invalid (reported); zero is returned as `.zero`.
     private mutating func duration(_ key: String, in view: JSONObjectView, role: DurationRole) -> Duration? {
         let value = view.value(for: key)
         guard Self.isGiven(value), let value else { return nil }
@@ -255,7 +256,8 @@ struct DecodingContext {
         return source
     }
 
-    /// The `git_config` keys that take effect (SPEC §8.2), lower-cased; `url.<base>.…` is matched separately.
+    /// The `git_config` keys that take effect (docs/transports.md#git_config-keys), lower-cased; `url.<base>.…` is
+    /// matched separately.
     private static let effectiveGitConfigKeys: Set<String> = [
         "user.name", "user.email", "http.proxy", "http.sslverify", "http.sslcainfo", "http.sslcapath",
         "http.extraheader", "http.useragent", "http.followredirects",
@@ -390,8 +392,8 @@ struct DecodingContext {
 
     // MARK: put params
 
-    /// The operations in the order of SPEC §3.2, used for checking them and for listing them in messages (the
-    /// specification's example lists `claim, release`).
+    /// The operations in the order of docs/resource.md#put-params, used for checking them and for listing them in
+    /// messages (the example in docs/resource.md#validation lists `claim, release`).
     private static let operationKeys = [
         "acquire", "claim", "release", "add", "add_claimed", "remove", "update", "check", "check_unclaimed",
     ]

@@ -6,7 +6,7 @@ enum ResourceOutput {
     /// `in` and `out` output: the version and `lock_name` (when known) then `pool_name`.
     ///
     /// A set of locks (multi-lock) is named in the one `lock_name` value, joined by `, `: the metadata keeps exactly
-    /// its two entries (SPEC §3).
+    /// its two entries (docs/resource.md#executables-and-their-input-and-output).
     static func step(version: ObjectID, locks: [String], pool: String) -> [UInt8] {
         var metadata: [String] = []
         if !locks.isEmpty { metadata.append(field("lock_name", locks.joined(separator: ", "))) }

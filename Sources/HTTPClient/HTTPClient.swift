@@ -71,7 +71,8 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// HTTP over libcurl, loaded with `dlopen` on the first request: the resource executables do not pay for loading
-/// libcurl and its dependencies (≈ 12 ms per process start, issue 6) unless a step pushes metrics.
+/// libcurl and its dependencies (≈ 12 ms per process start, docs/decisions/0002-libcurl-through-dlopen.md) unless a
+/// step pushes metrics.
 ///
 /// Proxies follow libcurl's environment variables (`http_proxy`, `https_proxy`, `no_proxy`); redirects are not
 /// followed; only http and https are spoken.

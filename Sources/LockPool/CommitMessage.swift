@@ -37,7 +37,8 @@ public enum LockOperation: String, Sendable, CaseIterable {
 
     /// The subject verb of this operation.
     ///
-    /// `update` of a lock that does not exist yet writes `adding unclaimed` instead (SPEC §5); the caller decides.
+    /// `update` of a lock that does not exist yet writes `adding unclaimed` instead (docs/commits.md#verbs); the caller
+    /// decides.
     public var verb: String {
         switch self {
         case .acquire, .claim: "claiming"
@@ -70,7 +71,7 @@ public struct TrailerField: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// The message of a commit that changes one lock: Pix4D-form subject, optional `Build URL:` paragraph and schema-1
-/// trailers (SPEC §5).
+/// trailers (docs/commits.md#message-layout).
 ///
 /// Values are inserted verbatim; control characters (U+0000–U+001F, U+007F) become a space, so the subject stays one
 /// line and every trailer stays one trailer. Empty strings count as unknown.
@@ -153,7 +154,7 @@ public struct CommitMessage: Sendable, Equatable {
         return "[" + lockSet.map(NameRule.jsonQuoted).joined(separator: ",") + "]"
     }
 
-    /// The schema-1 trailers in SPEC §5.1 order, unknown values left out.
+    /// The schema-1 trailers in the order of docs/commits.md#trailers, unknown values left out.
     ///
     /// A trailer cannot carry surrounding whitespace (`git interpret-trailers` trims it), so values are trimmed, and
     /// an optional value that is then empty is left out.
@@ -185,7 +186,7 @@ public struct CommitMessage: Sendable, Equatable {
         }
     }
 
-    /// The exact message text of SPEC §5, ending with a single newline.
+    /// The exact message text of docs/commits.md#message-layout, ending with a single newline.
     ///
     /// - Returns: the subject, a blank line, `Build URL: <url>` and a blank line when the URL is known, then the
     ///   trailers one per line.

@@ -11,7 +11,7 @@ enum Decision {
     case wait(locks: [String], waitingForClaim: Bool)
 }
 
-/// Decides an operation on a fresh tip (SPEC §4.1).
+/// Decides an operation on a fresh tip (docs/resource.md#effects-of-put-operations).
 struct Decider {
     let configuration: PoolConfiguration
     let repository: Repository

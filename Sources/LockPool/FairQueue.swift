@@ -2,7 +2,8 @@ import FoundationEssentials
 import Git
 import StringSupport
 
-/// A waiter's place in a pool's fair queue: the file `<pool>/waiting/<name>` (SPEC §10, `source.fair`).
+/// A waiter's place in a pool's fair queue: the file `<pool>/waiting/<name>` (docs/commits.md#fair-queue-tickets,
+/// `source.fair`).
 ///
 /// The name orders the queue: the creation time in milliseconds (15 digits) and a random suffix, so tickets sort
 /// oldest first. The content is three `key: value` lines: when the ticket expires unless refreshed, what its owner

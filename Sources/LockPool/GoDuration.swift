@@ -1,4 +1,4 @@
-/// Durations written as Go writes them (SPEC §6.3): `"10s"`, `"1m30s"`, `".5s"`, `"1h5m10s"`.
+/// Durations written as Go writes them (docs/resource.md#durations): `"10s"`, `"1m30s"`, `".5s"`, `"1h5m10s"`.
 ///
 /// Parsing follows Go's `time.ParseDuration`, except that a negative result is an error, since no lockpool setting
 /// takes a negative duration. Values are whole nanoseconds, at most ``maximum`` (Go's largest `time.Duration`).

@@ -1,7 +1,8 @@
 import FoundationEssentials
 import StringSupport
 
-/// Who made a commit, as shown in lines such as `claimed by main/deploy/apply build 42` (SPEC §5.2 "Reading history").
+/// Who made a commit, as shown in lines such as `claimed by main/deploy/apply build 42`
+/// (docs/commits.md#reading-history).
 public struct Holder: Sendable, Equatable, CustomStringConvertible {
     /// A short human description: `main/deploy/apply build 42`, `one-off build 77`, a build URL, `Pool Boy`, or
     /// `Name <email>`.

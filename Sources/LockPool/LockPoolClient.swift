@@ -36,8 +36,7 @@ public struct LockPoolClient: Sendable {
         logger: Logger
     ) async throws -> OperationResult {
         events(
-            .started(
-                operation.kind, lock: operation.lock, pool: configuration.pool, claimed: operation.kind == .addClaimed))
+            .started(operation.kind, lock: operation.lock, pool: configuration.pool, claimed: operation.isAddClaimed))
         let cache = try openCache()
         var schedule = RetrySchedule(
             policy: retryPolicy(timeout: timeout), clock: clock, activity: "work on the lock repository")
@@ -179,8 +178,8 @@ public struct LockPoolClient: Sendable {
             lifetime: FairQueue.lifetime(retryDelay: configuration.retryDelay), holder: queueHolder)
     }
 
-    /// Pushes `commit` to the branch and classifies the outcome (SPEC §6): a stale tip is a lost race, any other
-    /// refusal fails with the server's reason, a transient network failure is returned.
+    /// Pushes `commit` to the branch and classifies the outcome (docs/concurrency.md#push-outcomes): a stale tip is a
+    /// lost race, any other refusal fails with the server's reason, a transient network failure is returned.
     ///
     /// - Throws: `LockPoolError.pushRefused`, or the classified permanent remote failure.
     func push(_ commit: ObjectID, cache: LockRepositoryCache) throws -> PushOutcome {
@@ -201,8 +200,9 @@ public struct LockPoolClient: Sendable {
         }
     }
 
-    /// The reason of a refused push on one line, so that a failure still ends with one `error:` line (SPEC §3): the
-    /// server's reason, then what it printed (`remote: …` lines, e.g. a hook's explanation) in parentheses.
+    /// The reason of a refused push on one line, so that a failure still ends with one `error:` line
+    /// (docs/resource.md#executables-and-their-input-and-output): the server's reason, then what it printed (`remote:
+    /// …` lines, e.g. a hook's explanation) in parentheses.
     static func refusalReason(_ reason: String, serverMessages: String) -> String {
         let lines = serverMessages.split(whereSeparator: \.isNewline).map { $0.trimming(.whitespaces) }
             .filter { !$0.isEmpty && $0 != "remote:" }

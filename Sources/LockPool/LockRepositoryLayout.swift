@@ -2,7 +2,8 @@ import FoundationEssentials
 import Git
 import Logging
 
-/// Creating pools: the `claimed/.gitkeep` and `unclaimed/.gitkeep` files of SPEC §2, on a new or existing branch.
+/// Creating pools: the `claimed/.gitkeep` and `unclaimed/.gitkeep` files of docs/resource.md#repository-layout, on a
+/// new or existing branch.
 public enum LockRepositoryLayout {
     /// What `initialize` did.
     public struct Outcome: Sendable, Equatable {
@@ -24,76 +25,111 @@ public enum LockRepositoryLayout {
     ///   - configuration: the remote, branch, identity and tool; `pool` is ignored.
     ///   - pools: valid pool names.
     /// - Throws: `LockPoolError` (unreachable remote, refused push, authentication, …).
-    public static func initialize(configuration: PoolConfiguration, pools: [String], logger: Logger) throws -> Outcome {
+    public static func initialize(
+        configuration: PoolConfiguration, pools: [String], wallClock: WallClock = .system, logger: Logger
+    ) throws -> Outcome {
         var outcome = Outcome(createdRepository: false, createdBranch: false, createdPools: [], commit: nil)
-        if RemoteAddress(configuration.remoteURL).transport == .local {
-            var path = configuration.remoteURL
-            if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) }
-            let contents = try? FileManager.default.contentsOfDirectory(atPath: path)
-            if contents == nil || contents?.isEmpty == true {
-                do {
-                    let repository = try Repository.create(at: path, bare: true)
-                    try repository.setHead("refs/heads/\(configuration.branch)")
-                } catch let error as GitError {
-                    throw LockPoolError.gitFailed(operation: "create a repository at \(path)", underlying: error)
-                }
-                outcome.createdRepository = true
-            }
-        }
+        outcome.createdRepository = try createLocalRepositoryIfMissing(configuration)
         let cache = try LockRepositoryCache(
             root: configuration.cacheRoot, remoteURL: configuration.remoteURL, pushURL: configuration.pushURL,
             branch: configuration.branch, options: configuration.remoteOptions)
+        // A lost race is retried at once: each one is another client's progress, and 20 in a row mean a branch too
+        // busy to initialise now.
         for _ in 0..<20 {
-            let done: Bool = try cache.withLock {
-                let tip: ObjectID?
-                do { tip = try cache.fetchTip(logger: logger) } catch LockPoolError.branchNotFound { tip = nil }
-                let repository = cache.repository
-                do {
-                    let base = try tip.map { try repository.treeID(ofCommit: $0) } ?? repository.createTree([])
-                    let keep = try repository.createBlob([])
-                    var updates: [TreeUpdate] = []
-                    var created: [String] = []
-                    for pool in pools {
-                        var missing = false
-                        for directory in ["claimed", "unclaimed"] {
-                            let path = "\(pool)/\(directory)"
-                            if try repository.entry(at: path, inTree: base)?.kind != .tree {
-                                missing = true
-                                updates.append(.upsert(path: "\(path)/.gitkeep", id: keep, mode: 0o100644))
-                            }
-                        }
-                        if missing { created.append(pool) }
-                    }
-                    outcome.createdPools = created
-                    outcome.createdBranch = tip == nil
-                    guard !updates.isEmpty else { return true }
-                    let tree = try repository.updatedTree(base, applying: updates)
-                    let signature = Signature(
-                        name: configuration.identityName, email: configuration.identityEmail,
-                        time: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
-                    let message =
-                        "initializing pools: \(created.joined(separator: ", "))\n\n"
-                        + "Lock-Tool: \(configuration.tool)\nLock-Nonce: \(CommitMessage.freshNonce())\n"
-                    let commit = try repository.createCommit(
-                        tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: signature,
-                        committer: signature)
-                    do {
-                        try cache.pushRemote().push(commit, toBranch: configuration.branch)
-                    } catch let rejected as PushRejected {
-                        if rejected.isStaleTip { return false }
-                        throw LockPoolError.pushRefused(branch: configuration.branch, reason: rejected.reason)
-                    } catch {
-                        throw RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
-                    }
-                    try repository.setReference(cache.tipReference, to: commit, message: "lockpool: init")
-                    outcome.commit = commit
-                    return true
-                } catch let error as GitError {
-                    throw LockPoolError.gitFailed(operation: "initialize the pools", underlying: error)
-                }
+            let done = try cache.withLock {
+                try addMissingPools(
+                    pools, cache: cache, configuration: configuration, time: wallClock.wholeSeconds(),
+                    outcome: &outcome, logger: logger)
             }
             if done { return outcome }
         }
         throw LockPoolError.timedOut(after: .zero, reason: "lost every push race on branch '\(configuration.branch)'")
+    }
+
+    /// Creates a bare repository when the URI is a local path that does not exist yet, or an empty directory.
+    ///
+    /// - Returns: whether it created one.
+    private static func createLocalRepositoryIfMissing(_ configuration: PoolConfiguration) throws -> Bool {
+        guard RemoteAddress(configuration.remoteURL).transport == .local else { return false }
+        var path = configuration.remoteURL
+        if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) }
+        let contents = try? FileManager.default.contentsOfDirectory(atPath: path)
+        guard contents == nil || contents?.isEmpty == true else { return false }
+        do {
+            let repository = try Repository.create(at: path, bare: true)
+            try repository.setHead("refs/heads/\(configuration.branch)")
+        } catch let error as GitError {
+            throw LockPoolError.gitFailed(operation: "create a repository at \(path)", underlying: error)
+        }
+        return true
+    }
+
+    /// One attempt on a fresh tip: commits the `.gitkeep` files of the pools that are missing and pushes the commit.
+    ///
+    /// - Returns: true when done (pushed, or nothing was missing); false when the branch moved.
+    private static func addMissingPools(
+        _ pools: [String], cache: LockRepositoryCache, configuration: PoolConfiguration, time: Date,
+        outcome: inout Outcome, logger: Logger
+    ) throws -> Bool {
+        let tip: ObjectID?
+        do { tip = try cache.fetchTip(logger: logger) } catch LockPoolError.branchNotFound { tip = nil }
+        let repository = cache.repository
+        do {
+            let base = try tip.map { try repository.treeID(ofCommit: $0) } ?? repository.createTree([])
+            let (updates, created) = try missingPools(pools, in: base, repository: repository)
+            outcome.createdPools = created
+            outcome.createdBranch = tip == nil
+            guard !updates.isEmpty else { return true }
+            let tree = try repository.updatedTree(base, applying: updates)
+            let signature = Signature(name: configuration.identityName, email: configuration.identityEmail, time: time)
+            let message =
+                "initializing pools: \(created.joined(separator: ", "))\n\n"
+                + "Lock-Tool: \(configuration.tool)\nLock-Nonce: \(CommitMessage.freshNonce())\n"
+            let commit = try repository.createCommit(
+                tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: signature, committer: signature)
+            guard try push(commit, cache: cache, configuration: configuration) else { return false }
+            try repository.setReference(cache.tipReference, to: commit, message: "lockpool: init")
+            outcome.commit = commit
+            return true
+        } catch let error as GitError {
+            throw LockPoolError.gitFailed(operation: "initialize the pools", underlying: error)
+        }
+    }
+
+    /// The `.gitkeep` files to add for the pools that lack a `claimed` or `unclaimed` directory in `tree`, and those
+    /// pools' names.
+    private static func missingPools(_ pools: [String], in tree: ObjectID, repository: Repository) throws -> (
+        updates: [TreeUpdate], created: [String]
+    ) {
+        let keep = try repository.createBlob([])
+        var updates: [TreeUpdate] = []
+        var created: [String] = []
+        for pool in pools {
+            var missing = false
+            for directory in ["claimed", "unclaimed"] {
+                let path = "\(pool)/\(directory)"
+                if try repository.entry(at: path, inTree: tree)?.kind != .tree {
+                    missing = true
+                    updates.append(.upsert(path: "\(path)/.gitkeep", id: keep, mode: 0o100644))
+                }
+            }
+            if missing { created.append(pool) }
+        }
+        return (updates, created)
+    }
+
+    /// Pushes `commit`; false when the branch moved (a lost race).
+    private static func push(_ commit: ObjectID, cache: LockRepositoryCache, configuration: PoolConfiguration) throws
+        -> Bool
+    {
+        do {
+            try cache.pushRemote().push(commit, toBranch: configuration.branch)
+            return true
+        } catch let rejected as PushRejected {
+            if rejected.isStaleTip { return false }
+            throw LockPoolError.pushRefused(branch: configuration.branch, reason: rejected.reason)
+        } catch {
+            throw RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
+        }
     }
 }

@@ -1,4 +1,4 @@
-/// The naming rules for pools and locks (SPEC §2).
+/// The naming rules for pools and locks (docs/resource.md#names).
 ///
 /// Every check returns `nil` for a valid name, or the rule the name breaks as short lower-case text that callers put
 /// after the JSON-quoted name: `source.pool "ops/../x": segment ".." is not allowed`.
@@ -84,7 +84,7 @@ public enum NameRule {
         return .success(name)
     }
 
-    /// Whether `scalar` is a control character in the sense of SPEC §2: U+0000–U+001F or U+007F.
+    /// Whether `scalar` is a control character in the sense of docs/resource.md#names: U+0000–U+001F or U+007F.
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || scalar.value == 0x7F
     }

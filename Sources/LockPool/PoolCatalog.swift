@@ -3,7 +3,7 @@ import Git
 /// Finding the pools of a lock repository.
 public enum PoolCatalog {
     /// The pools at `commit`: every directory, up to `depth` levels deep, that holds `claimed/` or `unclaimed/`
-    /// (SPEC §2), in byte order of their names. Pools are not searched for inside other pools.
+    /// (docs/resource.md#names), in byte order of their names. Pools are not searched for inside other pools.
     ///
     /// - Throws: `GitError` when the tree cannot be read.
     public static func pools(in repository: Repository, at commit: ObjectID, depth: Int = 6) throws -> [String] {

@@ -85,7 +85,7 @@ public struct PoolHistory {
         return found
     }
 
-    /// Who made `commit`, as SPEC §5.2 reads history.
+    /// Who made `commit`, as docs/commits.md#reading-history describes.
     public static func holder(of commit: Commit) -> Holder {
         Holder.from(
             message: commit.message, committerName: commit.committer.name, committerEmail: commit.committer.email)

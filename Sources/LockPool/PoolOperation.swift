@@ -64,6 +64,11 @@ public enum PoolOperation: Sendable, Equatable {
 }
 
 /// What an operation did.
+extension PoolOperation {
+    /// Whether this adds a lock in the claimed state (`add_claimed`).
+    var isAddClaimed: Bool { kind == .addClaimed }
+}
+
 public struct OperationResult: Sendable, Equatable {
     /// The lock acted on (for acquire, the one taken; for a set, the first).
     public var lock: String

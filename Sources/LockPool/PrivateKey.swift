@@ -2,7 +2,7 @@ import FoundationEssentials
 import StringSupport
 
 /// Checks an SSH private key held in memory before libssh2 sees it, so that a missing passphrase or an unusable key
-/// fails with a clear message (SPEC §8.1). The key is never written anywhere.
+/// fails with a clear message (docs/transports.md#keys). The key is never written anywhere.
 public enum PrivateKey {
     /// Why a key cannot be used.
     public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {

@@ -5,7 +5,7 @@ enum PushOutcome: Equatable {
     case won
     /// The branch moved (docs/concurrency.md#lost-races).
     case lost
-    /// A network failure (docs/concurrency.md#retries-and-their-bounds); the push may still have landed.
+    /// A network failure (docs/concurrency.md#retry-bounds-at-a-glance); the push may still have landed.
     case transient(String)
 }
 

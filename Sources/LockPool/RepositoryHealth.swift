@@ -51,8 +51,8 @@ public struct HealthReport: Sendable {
     public var isHealthy: Bool { !problems.contains { $0.severity == .error } }
 }
 
-/// The invariants of a lock repository (SPEC §2) at the tip, and a replay of its history for double claims and
-/// lost locks.
+/// The invariants of a lock repository (docs/resource.md#repository-layout) at the tip, and a replay of its history for
+/// double claims and lost locks.
 public struct RepositoryHealth {
     public let repository: Repository
 

@@ -1,7 +1,7 @@
 import Git
 
 /// How every operation retries, as data: which setbacks it retries, how long it waits before the next attempt, and
-/// when it gives up (docs/concurrency.md#retries-and-their-bounds).
+/// when it gives up (docs/concurrency.md#retry-bounds-at-a-glance).
 ///
 /// One policy serves the pool operations (`LockPoolClient.perform`) and the readers (`withFreshTip`). A
 /// ``RetrySchedule`` applies it to one operation.

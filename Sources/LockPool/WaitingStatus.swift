@@ -1,7 +1,7 @@
 import FoundationEssentials
 import Git
 
-/// The periodic waiting line: who holds the locks and since when (SPEC §6.2).
+/// The periodic waiting line: who holds the locks and since when (docs/concurrency.md#waiting).
 struct WaitingStatus {
     let repository: Repository
     let snapshot: PoolSnapshot

@@ -17,7 +17,7 @@ public enum CLIError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// The exit statuses of `lockpool` (SPEC §1), listed in `--help`.
+/// The exit statuses of `lockpool` (docs/resource.md#the-lockpool-command), listed in `--help`.
 public enum ExitStatus {
     /// Success.
     public static let success: Int32 = 0

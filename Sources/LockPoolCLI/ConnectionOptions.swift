@@ -25,7 +25,8 @@ public struct DurationArgument: ExpressibleByArgument, Sendable, Equatable {
     public static var defaultCompletionKind: CompletionKind { .default }
 }
 
-/// The options every subcommand shares: where the lock repository is and how to reach it (SPEC §1, §8).
+/// The options every subcommand shares: where the lock repository is and how to reach it
+/// (docs/resource.md#the-lockpool-command, docs/transports.md).
 ///
 /// Each option can also come from a `LOCKPOOL_*` environment variable or from `--source FILE`, a resource `source`
 /// JSON object (or a whole request holding one); a flag beats the environment, which beats the file. Secrets never

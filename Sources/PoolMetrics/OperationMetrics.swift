@@ -1,8 +1,9 @@
 import LockPool
 import Prometheus
 
-/// The metrics of one finished `out` operation, in the Pix4D fork's family (SPEC §9): execution time, wait time and
-/// lost races grouped by pool, branch and operation; available and claimed locks grouped by pool and branch.
+/// The metrics of one finished `out` operation, in the Pix4D fork's family (docs/resource.md#metrics): execution time,
+/// wait time and lost races grouped by pool, branch and operation; available and claimed locks grouped by pool and
+/// branch.
 public struct OperationMetrics: Sendable, Equatable {
     /// The Pushgateway job of every group.
     public static let job = "concourse_resource_pool"
@@ -12,7 +13,7 @@ public struct OperationMetrics: Sendable, Equatable {
         .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
 
-    /// The metric names and help texts, as the fork and SPEC §9 have them.
+    /// The metric names and help texts, as the fork and docs/resource.md#metrics have them.
     public enum Name {
         public static let executionTime = "resource_pool_execution_time"
         public static let availableLocks = "resource_pool_num_available_locks"

@@ -64,7 +64,7 @@ public struct Pushgateway: Sendable {
     }
 
     /// Pushes the two groups of `metrics`; a failure becomes the one line `warning: could not push metrics to <url>:
-    /// <cause>` given to `warn`, never an error (SPEC §9).
+    /// <cause>` given to `warn`, never an error (docs/resource.md#metrics).
     public func push(_ metrics: OperationMetrics, warn: (String) -> Void) async {
         // The cause may quote the gateway's answer, which can echo the request and its credentials.
         if let cause = await push(metrics.groups()) {

@@ -1,8 +1,8 @@
 import FoundationEssentials
 import StringSupport
 
-/// A Pushgateway base URL as `source.prometheus_push_gateway` gives it (SPEC §9): `http://` is prepended when the text
-/// names no scheme, trailing `/`s are removed, and userinfo becomes HTTP basic authentication.
+/// A Pushgateway base URL as `source.prometheus_push_gateway` gives it (docs/resource.md#metrics): `http://` is
+/// prepended when the text names no scheme, trailing `/`s are removed, and userinfo becomes HTTP basic authentication.
 ///
 /// The description is the URL without userinfo; the password never prints, not even through `dump`.
 public struct PushgatewayAddress: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,

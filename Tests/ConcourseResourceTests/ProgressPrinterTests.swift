@@ -128,8 +128,8 @@ struct RenderedCase: Sendable, CustomTestStringConvertible {
     @Test(arguments: sequenceCases) func sequences(_ c: RenderedCase) { #expect(render(c.events) == c.expected) }
 
     @Test func checkThatWaitedStillEndsTheDotsLineBeforeALaterLine() {
-        // A check prints no success word, but a later line (e.g. the metrics warning of SPEC §9) must not be glued
-        // to the dots.
+        // A check prints no success word, but a later line (e.g. the metrics warning of docs/resource.md#metrics) must
+        // not be glued to the dots.
         #expect(
             render([.waitingStarted(.check), .poll, .succeeded(.check), .warning("late")])
                 == "waiting for lock to become unclaimed\n.\nwarning: late\n")

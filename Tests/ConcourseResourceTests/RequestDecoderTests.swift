@@ -460,7 +460,7 @@ func decoderRejectsInvalidJSON(_ c: DecoderProblemCase) {
         "check control character", .out, put(#""check":"lock\t""#),
         errors: [ip(#"params.check "lock\t": contains a control character"#)]),
 
-    // More than one operation, listed in the order of SPEC §3.2.
+    // More than one operation, listed in the order of docs/resource.md#put-params.
     DecoderProblemCase(
         "claim and release", .out, put(#""release":"lock","claim":"a""#),
         errors: [ip("more than one operation: claim, release; use one put step per operation")]),

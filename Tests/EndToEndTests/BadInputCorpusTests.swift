@@ -8,9 +8,10 @@ import Testing
     import Darwin
 #endif
 
-/// A corpus of bad requests, step directories and argv for the built `check`, `in` and `out` (SPEC §2, §3, §3.4,
-/// §6.3). Every case expects exit status 1, a stderr message naming the offending key or file, nothing on stdout and
-/// no change to the lock repository; the few cases the specification accepts (warnings only, argv ignored) say so.
+/// A corpus of bad requests, step directories and argv for the built `check`, `in` and `out`
+/// (docs/resource.md#repository-layout, #executables-and-their-input-and-output, #validation, #durations). Every case
+/// expects exit status 1, a stderr message naming the offending key or file, nothing on stdout and no change to the
+/// lock repository; the few cases the contract (docs/) accepts (warnings only, argv ignored) say so.
 ///
 /// All cases share one origin (nothing may commit, and every case checks that the refs are unchanged). Cases run in
 /// parallel, each blocking one thread of the test runner while its process runs, which bounds the parallelism.
@@ -67,7 +68,7 @@ struct BadInputCase: Sendable, CustomTestStringConvertible {
     var files: [String: CorpusFile] = [:]
     /// Texts stderr must contain, each naming the offending key, file or value.
     let stderr: [String]
-    /// 1 unless the specification accepts the input (only warnings, or an ignored argument).
+    /// 1 unless the contract (docs/) accepts the input (only warnings, or an ignored argument).
     var status: Int32 = 1
 
     var testDescription: String { "\(executable.rawValue): \(label)" }
@@ -78,8 +79,8 @@ private let missingOperation =
     ip("missing acquire, release, remove, claim, add, add_claimed, update, check, or check_unclaimed")
 private let durationHint = #"use e.g. "10s", "1m30s" or a number of seconds"#
 
-/// `text` JSON-escaped as messages show names (SPEC §2): quotes, backslashes and control characters (U+0000–U+001F,
-/// U+007F) escaped, everything else as is.
+/// `text` JSON-escaped as messages show names (docs/resource.md#names): quotes, backslashes and control characters
+/// (U+0000–U+001F, U+007F) escaped, everything else as is.
 private func jsonQuoted(_ text: String) -> String {
     var result = "\""
     for scalar in text.unicodeScalars {
@@ -509,7 +510,7 @@ enum Corpus {
         return cases
     }()
 
-    // MARK: unknown and misspelt keys (warnings only, SPEC §3.4)
+    // MARK: unknown and misspelt keys (warnings only, docs/resource.md#unknown-and-misspelt-keys)
 
     static let unknownKeys: [BadInputCase] = [
         BadInputCase(
@@ -669,7 +670,7 @@ enum Corpus {
                     "source.pool with \(label)", executable, "pool", .string(pool), ip("source.pool \(quoted): \(rule)")
                 ))
         }
-        // Valid pool names (SPEC §2 allows leading dots and sets no length limit) that name no pool.
+        // Valid pool names (docs/resource.md#names allows leading dots and sets no length limit) that name no pool.
         let longPool = String(repeating: "p", count: 300)
         cases += [
             put(
@@ -1090,8 +1091,8 @@ struct BadInputCorpusTests {
 // MARK: - Accepted metadata and a 100 MB stdin
 
 @Suite struct BadInputCorpusLimitTests {
-    /// SPEC §3.2: `metadata` is read byte for byte; no size or encoding limit is specified, so a 10 MB file and binary
-    /// content are accepted and stored unchanged.
+    /// docs/resource.md#put-params: `metadata` is read byte for byte; no size or encoding limit is specified, so a 10
+    /// MB file and binary content are accepted and stored unchanged.
     @Test func largeAndBinaryMetadataAreStoredByteForByte() throws {
         let harness = try makeHarness("metadata", locks: ["env-1": .unclaimed("one")])
         let pattern = Data((0..<(64 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) })

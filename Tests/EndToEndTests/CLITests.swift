@@ -2,8 +2,9 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `lockpool` end to end (SPEC §1, issue 4): the built binary on real lock repositories, its stdout, stderr and exit
-/// status. Every run gets `HOME` pointing at an empty directory, so no personal git configuration leaks in.
+/// `lockpool` end to end (docs/resource.md#the-lockpool-command): the built binary on real lock repositories, its
+/// stdout, stderr and exit status. Every run gets `HOME` pointing at an empty directory, so no personal git
+/// configuration leaks in.
 
 /// A lock repository, the `out` resource over it, and the `lockpool` binary.
 struct CLIHarness {

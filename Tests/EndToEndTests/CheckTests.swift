@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `check` end to end (SPEC §3, §4.4): version ranges, pools of their own, cache keyed by URI and branch.
+/// `check` end to end (docs/resource.md#executables-and-their-input-and-output, #the-check-step): version ranges, pools
+/// of their own, cache keyed by URI and branch.
 
 /// A repository whose pool `envs` changes in some commits and pool `dbs` in others; returns commit ids by role.
 struct CheckHistory {

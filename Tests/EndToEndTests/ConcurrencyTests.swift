@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Several `out` processes, each with its own cache (`TMPDIR`), working one pool over `git daemon` (SPEC §6, §6.1).
+/// Several `out` processes, each with its own cache (`TMPDIR`), working one pool over `git daemon`
+/// (docs/concurrency.md#one-attempt, #lost-races).
 @Suite(.serialized, .enabled(if: concurrencyTestsCanRun))
 struct ConcurrencyTests {
     static let pool = "p"
@@ -82,7 +83,7 @@ struct ConcurrencyTests {
         #expect(loser.stderrLines.first == "acquiring lock on: \(Self.pool)")
         #expect(loser.stderrLines.contains("waiting for lock"))
         #expect(loser.lastStderrLine == "acquired!")
-        // Lost races, waiting and polls are not errors: scripts grep for `err` (SPEC §6.1).
+        // Lost races, waiting and polls are not errors: scripts grep for `err` (docs/concurrency.md#lost-races).
         #expect(!loser.stderr.lowercased().contains("err"), "\(loser.stderr)")
         #expect(!winner.stderr.lowercased().contains("err"), "\(winner.stderr)")
 

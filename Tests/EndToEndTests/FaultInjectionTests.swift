@@ -9,7 +9,8 @@ import Testing
 #endif
 
 /// Faults around `out`: SIGKILL at any point, a server hook that refuses or hangs, a server that goes away while
-/// waiting, a damaged cache and a branch rewound under the client (SPEC §4.4, §6, §6.3, §6.4, §7).
+/// waiting, a damaged cache and a branch rewound under the client (docs/concurrency.md#cache-damage, #push-outcomes,
+/// #timeout, #transient-failures, docs/resource.md#differences-from-the-upstream-resource).
 @Suite(.serialized, .enabled(if: Executables.areAvailable && ExternalTool.areAvailable("git")))
 struct FaultInjectionTests {
     static let pool = "p"
@@ -74,7 +75,7 @@ struct FaultInjectionTests {
 
         var environment: [String: String] { ["TMPDIR": tmp.path] }
 
-        /// The persistent cache directory of this client for the server's branch (SPEC §4.4).
+        /// The persistent cache directory of this client for the server's branch (docs/concurrency.md#the-cache).
         var cacheDirectory: URL {
             let root = tmp.appendingPathComponent("lockpool-cache")
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
@@ -261,7 +262,8 @@ struct FaultInjectionTests {
         let result = try client.out(["claim": "env-1", "timeout": "120s"], timeout: .seconds(150))
         let elapsed = ContinuousClock.now - started
 
-        // One `error:` line, the last, with the server's reason and what the hook printed (SPEC §3, §6).
+        // One `error:` line, the last, with the server's reason and what the hook printed
+        // (docs/resource.md#executables-and-their-input-and-output, docs/concurrency.md#push-outcomes).
         expectFailure(
             result,
             "push to branch 'master' was refused by the server: pre-receive hook declined "
@@ -287,7 +289,8 @@ struct FaultInjectionTests {
         let results = try handles.map { try $0.waitUntilExit(timeout: .seconds(90)) }
         let elapsed = ContinuousClock.now - started
 
-        // `timeout` bounds waiting and lost races; a push already sent finishes and its result stands (SPEC §6.3).
+        // `timeout` bounds waiting and lost races; a push already sent finishes and its result stands
+        // (docs/concurrency.md#timeout).
         let winners = results.filter { $0.status == 0 }
         let losers = results.filter { $0.status != 0 }
         try #require(winners.count == 1, "\(results)")
@@ -313,7 +316,7 @@ struct FaultInjectionTests {
 
     // MARK: - The server goes away
 
-    /// Takes about 15 s: the fetch is retried after about 1, 2, 4 and 8 s (SPEC §6.4).
+    /// Takes about 15 s: the fetch is retried after about 1, 2, 4 and 8 s (docs/concurrency.md#transient-failures).
     @Test func aServerStoppedWhileWaitingEndsAfterFiveFailedFetches() throws {
         let server = try Server("server-gone", locks: ["env-1": .claimed("one")])
         let tip = try server.repository.commitID()
@@ -479,7 +482,8 @@ struct FaultInjectionTests {
         expectFailure(acquire, "timed out after 1s: no unclaimed lock in pool 'p'")
         #expect(try server.repository.commitID() == theirs)
 
-        // A version from the discarded line is not on the branch any more (SPEC §4.3, §4.4).
+        // A version from the discarded line is not on the branch any more (docs/resource.md#the-get-step,
+        // #the-check-step).
         let versions = try client.check(version: other)
         #expect(versions.status == 0 && (try? versions.versions()) == [theirs], "\(versions)")
         let get = try client.get(version: other, into: try server.scratch.directory("get"))

@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `in` end to end (SPEC §3, §4.3): files written, `claim_ref`, the "no longer acquired" rule, subject lock.
+/// `in` end to end (docs/resource.md#executables-and-their-input-and-output, #the-get-step): files written,
+/// `claim_ref`, the "no longer acquired" rule, subject lock.
 
 func readFile(_ directory: URL, _ name: String) -> String? {
     (try? Data(contentsOf: directory.appendingPathComponent(name))).map { String(decoding: $0, as: UTF8.self) }

@@ -2,8 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `prometheus_push_gateway` end to end (SPEC §9): the built `out`, a real lock repository and Debian's
-/// `prometheus-pushgateway` on 127.0.0.1, scraped after each step.
+/// `prometheus_push_gateway` end to end (docs/resource.md#metrics): the built `out`, a real lock repository and
+/// Debian's `prometheus-pushgateway` on 127.0.0.1, scraped after each step.
 
 /// The metric names a push leaves on the gateway (the gateway adds `push_time_seconds` and
 /// `push_failure_time_seconds` to every group).

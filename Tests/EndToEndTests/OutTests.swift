@@ -2,7 +2,10 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `out` end to end (SPEC §3, §4.1, §4.2, §5, §6, §7): the built executable, JSON on stdin, a real lock repository.
+/// `out` end to end (docs/resource.md#executables-and-their-input-and-output, #effects-of-put-operations,
+/// #progress-on-stderr, docs/commits.md#message-layout, docs/concurrency.md#one-attempt,
+/// docs/resource.md#differences-from-the-upstream-resource): the built executable, JSON on stdin, a real lock
+/// repository.
 
 /// A fresh repository with pool `envs` (or `pool`) seeded from `locks`, and a harness over `file://`.
 func makeHarness(
@@ -107,7 +110,8 @@ let pix4dEnvironment = [
         #expect(tip.trailer("Build-Id") == "1042")
         #expect(tip.trailer("Build-URL") == "https://ci.example.com/teams/main/pipelines/deploy/jobs/apply/builds/42")
 
-        // Pool Boy's reaper pattern on `git log --pretty=oneline -1 -- POOL/claimed/LOCK` (SPEC §5.2).
+        // Pool Boy's reaper pattern on `git log --pretty=oneline -1 -- POOL/claimed/LOCK`
+        // (docs/commits.md#pool-boy-compatibility).
         let oneline = try harness.repository.git.output(
             "log", "--pretty=oneline", "-1", harness.branch, "--", "envs/claimed/env-1")
         let pattern = try Regex(#"[0-9a-f]+\s+(.*)/(.*)/(.*)\s+build\s+(.*)\s+claiming:\s+.*"#)
@@ -279,7 +283,7 @@ let pix4dEnvironment = [
         expectFailure(try harness.out(["remove": "env-lock"]), "lock 'ghost' does not exist in pool 'envs'")
     }
 
-    // MARK: fencing (SPEC §7)
+    // MARK: fencing (docs/concurrency.md#fencing)
 
     @Test func releaseWithTheCurrentClaimRefSucceeds() throws {
         let harness = try makeHarness("fence-ok", locks: ["env-1": .unclaimed()])
@@ -451,7 +455,7 @@ let pix4dEnvironment = [
         #expect(try harness.repository.commitID() == release)
     }
 
-    // MARK: contract and validation (SPEC §3, §3.4)
+    // MARK: contract and validation (docs/resource.md#executables-and-their-input-and-output, #validation)
 
     @Test func missingSourceDirectoryArgumentPrintsUsage() throws {
         let scratch = try Scratch(label: "usage")
@@ -523,7 +527,7 @@ let pix4dEnvironment = [
     }
 }
 
-// MARK: - Concurrency (SPEC §6)
+// MARK: - Concurrency (docs/concurrency.md#one-attempt)
 
 @Suite struct OutConcurrencyTests {
     @Test func concurrentAcquiresNeverClaimALockTwice() async throws {

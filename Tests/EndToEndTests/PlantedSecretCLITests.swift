@@ -2,12 +2,12 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Planted secrets in the `lockpool` CLI (SPEC §8.3): every subcommand runs with distinctive secrets in the
-/// environment, a `--source` file, a password file, a key file and a Concourse token file, on its success path and on
-/// failure paths (wrong password, key, passphrase or proxy password, TLS failure, unreachable remote, a push refused by
-/// a hook that echoes a secret, failing Pushgateways, a refused Concourse token, invalid settings, secrets on argv),
-/// always at debug log level. Afterwards no secret may appear in stdout, stderr, any object or commit of the lock
-/// repository, the caches, the `in` destination, HOME or TMPDIR, and no file lockpool created may be writable by
+/// Planted secrets in the `lockpool` CLI (docs/transports.md#secrets): every subcommand runs with distinctive secrets
+/// in the environment, a `--source` file, a password file, a key file and a Concourse token file, on its success path
+/// and on failure paths (wrong password, key, passphrase or proxy password, TLS failure, unreachable remote, a push
+/// refused by a hook that echoes a secret, failing Pushgateways, a refused Concourse token, invalid settings, secrets
+/// on argv), always at debug log level. Afterwards no secret may appear in stdout, stderr, any object or commit of the
+/// lock repository, the caches, the `in` destination, HOME or TMPDIR, and no file lockpool created may be writable by
 /// others (the cache's lock files are private).
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct PlantedSecretCLITests {

@@ -2,9 +2,9 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Planted secrets (SPEC §8.3): distinctive secret values are used by successful and failing steps over ssh, https
-/// and the CONNECT tunnel; afterwards none of them may appear in stdout, stderr, any object of the lock repository,
-/// the `in` destination, HOME or TMPDIR.
+/// Planted secrets (docs/transports.md#secrets): distinctive secret values are used by successful and failing steps
+/// over ssh, https and the CONNECT tunnel; afterwards none of them may appear in stdout, stderr, any object of the lock
+/// repository, the `in` destination, HOME or TMPDIR.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct PlantedSecretTests {
     static let serversAvailable =

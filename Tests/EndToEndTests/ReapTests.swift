@@ -2,11 +2,11 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `lockpool reap` end to end (issue 4): the built binary against real lock repositories whose claims are made by the
-/// real `out` (or, for old dates, by the git CLI in the resource's commit format), asking a Concourse API stand-in on
-/// 127.0.0.1. A running build's lock is never reaped; a finished build's is, with evidence in trailers; a lease or
-/// the stale age decide only when liveness is unknown; a refused token changes nothing; fencing protects the new
-/// holder from the old one.
+/// `lockpool reap` end to end (docs/resource.md#the-lockpool-command): the built binary against real lock repositories
+/// whose claims are made by the real `out` (or, for old dates, by the git CLI in the resource's commit format), asking
+/// a Concourse API stand-in on 127.0.0.1. A running build's lock is never reaped; a finished build's is, with evidence
+/// in trailers; a lease or the stale age decide only when liveness is unknown; a refused token changes nothing; fencing
+/// protects the new holder from the old one.
 
 /// The token the stand-in accepts; a planted secret that must never be printed.
 private let concourseToken = "reap-token-7c1e9b2f"
@@ -39,7 +39,8 @@ struct ReapBuild: Sendable {
     /// How `lockpool` names the holder.
     var holder: String { "\(team)/\(pipeline)/\(job) build \(name)" }
 
-    /// A claim commit message exactly as the resource writes it (SPEC §5), with an optional `Lease-Expires`.
+    /// A claim commit message exactly as the resource writes it (docs/commits.md#message-layout), with an optional
+    /// `Lease-Expires`.
     func claimMessage(lock: String, pool: String = "envs", leaseExpires: String? = nil) -> String {
         var trailers = [
             "Lock-Schema: 1", "Lock-Operation: claim", "Lock-Pool: \(pool)", "Lock-Name: \(lock)",
@@ -489,7 +490,7 @@ struct ReapTests {
         #expect(fixture.concourse.requests.isEmpty)
     }
 
-    // MARK: fencing (SPEC §7)
+    // MARK: fencing (docs/concurrency.md#fencing)
 
     @Test func theReapedHolderCannotReleaseTheNewClaim() throws {
         let fixture = try ReapFixture("reap-fence", locks: ["env-1"], builds: [build42.key: .succeeded])

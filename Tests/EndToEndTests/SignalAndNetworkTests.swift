@@ -8,7 +8,8 @@ import Testing
     import Darwin
 #endif
 
-/// SIGTERM and `timeout` while waiting, and transient network failures (SPEC §6.2, §6.3, §6.4).
+/// SIGTERM and `timeout` while waiting, and transient network failures (docs/concurrency.md#waiting, #timeout,
+/// #transient-failures).
 @Suite(.serialized, .enabled(if: signalAndNetworkTestsCanRun))
 struct SignalAndNetworkTests {
     static let pool = "p"

@@ -2,8 +2,9 @@ import Foundation
 import TestSupport
 import Testing
 
-/// What a resource process does before its work (issue 6): libcurl is not loaded, and Debian's mbedTLS libgit2 does not
-/// parse the system's CA bundle, unless the step needs them.
+/// What a resource process does before its work (docs/decisions/0002-libcurl-through-dlopen.md,
+/// docs/decisions/0006-ca-bundle-interposer.md): libcurl is not loaded, and Debian's mbedTLS libgit2 does not parse the
+/// system's CA bundle, unless the step needs them.
 @Suite struct StartupTests {
     /// `LD_DEBUG=files,bindings` lists the libraries the dynamic linker loads and where each symbol was bound.
     private func trace(_ harness: ResourceHarness, source: [String: JSONValue] = [:]) throws -> ExecutableResult {

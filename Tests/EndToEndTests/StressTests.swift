@@ -3,9 +3,10 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// Many `out` processes doing a seeded mix of every operation on one branch over `git daemon` (SPEC §4.1, §6):
-/// afterwards the history has no double claim, no lost or duplicated lock, one commit per committing operation, and
-/// every version an `out` reported is a commit on the branch that names its lock.
+/// Many `out` processes doing a seeded mix of every operation on one branch over `git daemon`
+/// (docs/resource.md#effects-of-put-operations, docs/concurrency.md#one-attempt): afterwards the history has no double
+/// claim, no lost or duplicated lock, one commit per committing operation, and every version an `out` reported is a
+/// commit on the branch that names its lock.
 @Suite(.serialized, .enabled(if: Executables.areAvailable && ExternalTool.areAvailable("git")))
 struct StressTests {
     static let workerCount = 16

@@ -6,8 +6,9 @@ import Testing
     import Glibc
 #endif
 
-/// The transports and credentials end to end (SPEC §3, §8; README "Credentials and transports"): the built `check`,
-/// `in` and `out` against sshd, lighttpd with `git http-backend`, tinyproxy and `git daemon` on loopback.
+/// The transports and credentials end to end (docs/resource.md#executables-and-their-input-and-output,
+/// docs/transports.md; README "Credentials and transports"): the built `check`, `in` and `out` against sshd, lighttpd
+/// with `git http-backend`, tinyproxy and `git daemon` on loopback.
 ///
 /// Every server takes a port and processes, so the whole suite runs serially; each test is skipped when a server
 /// binary it needs is missing.

@@ -322,7 +322,7 @@ struct TreeUpdateCase: Sendable, CustomTestStringConvertible {
     }
 
     @Test func identicalInputsGiveIdenticalCommits() throws {
-        // Why the nonce exists (SPEC §5.2): same tree, parent, message and time give the same id.
+        // Why the nonce exists (docs/commits.md#rules): same tree, parent, message and time give the same id.
         let bare = try BareRepository(label: "identical")
         let tree = try bare.tree(["a": ("a", 0o100644)])
         #expect(try bare.commit(tree, message: "x\n") == bare.commit(tree, message: "x\n"))

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Planted secrets and every place one could end up (SPEC §8.3): process output, the lock repository's objects and
-/// history, and the files below the directories a run may write to. `leaks()` names each secret found somewhere.
+/// Planted secrets and every place one could end up (docs/transports.md#secrets): process output, the lock repository's
+/// objects and history, and the files below the directories a run may write to. `leaks()` names each secret found
+/// somewhere.
 public struct SecretScan: Sendable {
     /// Each planted value and what it is (for the failure message only).
     public private(set) var planted: [(what: String, value: String)] = []

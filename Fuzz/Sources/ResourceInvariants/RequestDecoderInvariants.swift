@@ -4,8 +4,9 @@ import LockPool
 /// What must hold for the request decoder of `check`, `in` and `out` (`RequestDecoder.decodeCheck`, `decodeIn`,
 /// `decodeOut`) on any stdin. Used by the `fuzz-request-decoder` target and by the main package's FuzzRegressionTests.
 ///
-/// Every input goes through all three decoders. A decoded request obeys the name rules and ranges of SPEC §2–§3, and
-/// written back as JSON it decodes to the same request; a refused one reports one-line `invalid payload (…)` errors.
+/// Every input goes through all three decoders. A decoded request obeys the name rules and ranges of
+/// docs/resource.md#names, #executables-and-their-input-and-output, and written back as JSON it decodes to the same
+/// request; a refused one reports one-line `invalid payload (…)` errors.
 public enum RequestDecoderInvariants {
     /// Checks one input.
     ///

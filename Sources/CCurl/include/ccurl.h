@@ -3,7 +3,8 @@
 #include <stddef.h>
 
 /* One HTTP request through libcurl, which is loaded with dlopen on first use. Only the steps that push metrics or
-   ask the Concourse API load it: the resource executables start without libcurl and its ~30 libraries (issue 6). */
+   ask the Concourse API load it: the resource executables start without libcurl and its ~30 libraries
+   (docs/decisions/0002-libcurl-through-dlopen.md). */
 
 typedef enum {
     LOCKPOOL_HTTP_OK = 0,
