@@ -156,57 +156,6 @@ struct URLCase: Sendable, CustomTestStringConvertible {
 
 // MARK: - Refusals and stale tips
 
-/// `git daemon` with an `--access-hook` on 127.0.0.1, serving the scratch directory with pushes enabled.
-///
-/// `GitDaemon` takes no access hook; this runs `git-daemon` itself, as `GitDaemon` does, and kills it when done.
-private final class AccessHookDaemon {
-    let process = Process()
-    let port: Int
-
-    /// - Parameters:
-    ///   - refusing: the services the hook refuses (`upload-pack` is a fetch, `receive-pack` a push).
-    ///   - informative: `--informative-errors`: the daemon passes on the hook's reason instead of its one vague
-    ///     sentence.
-    init(serving fixture: Fixture, refusing services: [String], informative: Bool) throws {
-        let hook = fixture.scratch.url("access-hook")
-        // With `--informative-errors`, the daemon sends the hook's first line of output as the reason.
-        let refused = services.map { "\($0)) echo 'closed for maintenance'; exit 1 ;;" }.joined(separator: " ")
-        try "#!/bin/sh\ncase \"$1\" in \(refused) esac\nexit 0\n".write(to: hook, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: hook.path)
-        let execPath = try fixture.git.output("--exec-path")
-        port = try GitDaemon.freePort()
-        process.executableURL = URL(fileURLWithPath: execPath).appendingPathComponent("git-daemon")
-        process.arguments =
-            [
-                "--reuseaddr", "--listen=127.0.0.1", "--port=\(port)", "--base-path=\(fixture.scratch.path)",
-                "--export-all", "--enable=receive-pack", "--access-hook=\(hook.path)",
-            ] + (informative ? ["--informative-errors"] : []) + [fixture.scratch.path]
-        process.environment = fixture.git.environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !GitDaemon.acceptsConnection(port: port) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                stop()
-                throw GitDaemonError.notListening(port: port, log: "")
-            }
-            usleep(20_000)
-        }
-    }
-
-    deinit { stop() }
-
-    func url(_ name: String) -> String { "git://127.0.0.1:\(port)/\(name)" }
-
-    func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-}
-
 @Suite(.serialized, .enabled(if: gitIsAvailable, "needs the git CLI for git daemon"))
 struct RefusalClassificationTests {
     @Test func aPreReceiveHookRefusalOverGitDaemonIsARefusedPushNotAStaleTip() throws {
@@ -248,9 +197,13 @@ struct RefusalClassificationTests {
     @Test(arguments: [false, true])
     func anAccessHookRefusingThePushAfterTheFetchWorkedIsAServerRefusal(informative: Bool) throws {
         let fixture = try Fixture(label: "refuse-access-push")
-        let daemon = try AccessHookDaemon(serving: fixture, refusing: ["receive-pack"], informative: informative)
+        let daemon = try GitDaemon(
+            serving: fixture.scratch.url, git: fixture.git,
+            accessHook: GitDaemon.accessHook(
+                in: fixture.scratch.url, refusing: ["receive-pack"], reason: "closed for maintenance"),
+            informativeErrors: informative)
         defer { daemon.stop() }
-        let url = daemon.url("origin.git")
+        let url = daemon.url(for: "origin.git")
         let cache = try fixture.cache()
         let tip = try #require(
             try cache.fetch(branch: "master", from: url, into: "refs/heads/master", options: .init()))
@@ -267,9 +220,13 @@ struct RefusalClassificationTests {
     @Test(arguments: [false, true])
     func anAccessHookRefusingTheFetch(informative: Bool) throws {
         let fixture = try Fixture(label: "refuse-access-fetch")
-        let daemon = try AccessHookDaemon(serving: fixture, refusing: ["upload-pack"], informative: informative)
+        let daemon = try GitDaemon(
+            serving: fixture.scratch.url, git: fixture.git,
+            accessHook: GitDaemon.accessHook(
+                in: fixture.scratch.url, refusing: ["upload-pack"], reason: "closed for maintenance"),
+            informativeErrors: informative)
         defer { daemon.stop() }
-        let error = try fixture.fetchFailure(from: daemon.url("origin.git"))
+        let error = try fixture.fetchFailure(from: daemon.url(for: "origin.git"))
         if informative {
             // The daemon says why: a refusal, in its words.
             #expect(error.serverRefusal == "closed for maintenance: /origin.git", "\(error)")

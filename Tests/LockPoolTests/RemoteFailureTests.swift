@@ -46,51 +46,6 @@ private struct Fixture {
     }
 }
 
-/// `git daemon` with an `--access-hook` refusing `services`, on 127.0.0.1, without `--informative-errors`.
-///
-/// `GitDaemon` takes no access hook; this runs `git-daemon` itself, as `GitDaemon` does, and kills it when done.
-private final class AccessHookDaemon {
-    let process = Process()
-    let port: Int
-
-    init(serving fixture: Fixture, refusing services: [String]) throws {
-        let hook = fixture.scratch.url("access-hook")
-        let refused = services.map { "\($0)) exit 1 ;;" }.joined(separator: " ")
-        try "#!/bin/sh\ncase \"$1\" in \(refused) esac\nexit 0\n".write(to: hook, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: hook.path)
-        let execPath = try fixture.git.output("--exec-path")
-        port = try GitDaemon.freePort()
-        process.executableURL = URL(fileURLWithPath: execPath).appendingPathComponent("git-daemon")
-        process.arguments = [
-            "--reuseaddr", "--listen=127.0.0.1", "--port=\(port)", "--base-path=\(fixture.scratch.path)",
-            "--export-all", "--enable=receive-pack", "--access-hook=\(hook.path)", fixture.scratch.path,
-        ]
-        process.environment = fixture.git.environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !GitDaemon.acceptsConnection(port: port) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                stop()
-                throw GitDaemonError.notListening(port: port, log: "")
-            }
-            usleep(20_000)
-        }
-    }
-
-    deinit { stop() }
-
-    func url(_ name: String) -> String { "git://127.0.0.1:\(port)/\(name)" }
-
-    func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-}
-
 @Suite struct RemoteFailureURLTests {
     @Test(arguments: ["ftp://127.0.0.1/locks.git", "http://", "http:///locks.git"])
     func anUnsupportedURLFailsAtOnceNamingTheURL(_ url: String) throws {
@@ -148,9 +103,13 @@ struct RemoteFailureServerTests {
 
     @Test func anAccessHookRefusingThePushIsARefusalInTheServersWordsNotAMissingRepository() throws {
         let fixture = try Fixture(label: "map-access")
-        let daemon = try AccessHookDaemon(serving: fixture, refusing: ["receive-pack"])
+        let daemon = try GitDaemon(
+            serving: fixture.scratch.url, git: fixture.git,
+            accessHook: GitDaemon.accessHook(
+                in: fixture.scratch.url, refusing: ["receive-pack"], reason: "closed for maintenance"),
+            informativeErrors: false)
         defer { daemon.stop() }
-        let url = daemon.url("origin.git")
+        let url = daemon.url(for: "origin.git")
         let tip = try fixture.origin.commitID()
         let (error, elapsed) = try fixture.initializeFailure(url)
         guard case LockPoolError.refusedByServer(let operation, let uri, let message) = error else {
@@ -168,9 +127,12 @@ struct RemoteFailureServerTests {
 
     @Test func aRepositoryTheDaemonDoesNotServeIsNotFound() throws {
         let fixture = try Fixture(label: "map-missing")
-        let daemon = try AccessHookDaemon(serving: fixture, refusing: [])
+        let daemon = try GitDaemon(
+            serving: fixture.scratch.url, git: fixture.git,
+            accessHook: GitDaemon.accessHook(in: fixture.scratch.url, refusing: [], reason: "closed for maintenance"),
+            informativeErrors: false)
         defer { daemon.stop() }
-        let url = daemon.url("missing.git")
+        let url = daemon.url(for: "missing.git")
         let (error, _) = try fixture.initializeFailure(url)
         guard case LockPoolError.repositoryNotFound(let uri) = error else {
             Issue.record("expected repositoryNotFound, got \(error)")

@@ -31,8 +31,14 @@ public final class GitDaemon: Sendable {
     ///   - baseDirectory: the directory whose repositories are served, e.g. the scratch directory.
     ///   - git: the runner whose environment (empty configuration) the daemon gets.
     ///   - startTimeout: how long to wait for the port to accept a TCP connection.
+    ///   - accessHook: a program run before each service (`--access-hook`); see `accessHook(in:refusing:reason:)`.
+    ///   - informativeErrors: `--informative-errors`: the daemon passes on a refusal's reason (the hook's first line)
+    ///     instead of its one sentence for every refusal.
     /// - Throws: `GitDaemonError` when no port is free or the daemon exits or does not listen in time.
-    public init(serving baseDirectory: URL, git: GitCLI, startTimeout: Duration = .seconds(10)) throws {
+    public init(
+        serving baseDirectory: URL, git: GitCLI, startTimeout: Duration = .seconds(10), accessHook: URL? = nil,
+        informativeErrors: Bool = true
+    ) throws {
         // Run git-daemon itself, not the `git` wrapper: signalling the wrapper would orphan the daemon.
         let execPath = try git.output("--exec-path")
         let executable = URL(fileURLWithPath: execPath).appendingPathComponent("git-daemon")
@@ -46,8 +52,9 @@ public final class GitDaemon: Sendable {
                 arguments: [
                     "--reuseaddr", "--listen=127.0.0.1", "--port=\(port)",
                     "--base-path=\(baseDirectory.path)", "--export-all", "--enable=receive-pack",
-                    "--informative-errors", "--verbose", baseDirectory.path,
-                ],
+                    "--verbose",
+                ] + (informativeErrors ? ["--informative-errors"] : [])
+                    + (accessHook.map { ["--access-hook=\($0.path)"] } ?? []) + [baseDirectory.path],
                 environment: git.environment, directory: baseDirectory, stdin: Data(), stderrFile: log)
             if Self.waitUntilListening(port: port, running: running, timeout: startTimeout) {
                 self.baseDirectory = baseDirectory
@@ -70,6 +77,19 @@ public final class GitDaemon: Sendable {
     /// - Throws: `GitDaemonError`, or a file-system error for the empty git configuration.
     public convenience init(scratch: Scratch) throws {
         try self.init(serving: scratch.url, git: try GitCLI(scratch: scratch))
+    }
+
+    /// Writes an executable `--access-hook` script into `directory` that refuses `services` (`upload-pack` is a
+    /// fetch, `receive-pack` a push), printing `reason`, and allows every other service.
+    ///
+    /// - Returns: the script's URL.
+    /// - Throws: a file-system error.
+    public static func accessHook(in directory: URL, refusing services: [String], reason: String) throws -> URL {
+        let hook = directory.appendingPathComponent("access-hook")
+        let refused = services.map { "\($0)) echo '\(reason)'; exit 1 ;;" }.joined(separator: " ")
+        try "#!/bin/sh\ncase \"$1\" in \(refused) esac\nexit 0\n".write(to: hook, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: hook.path)
+        return hook
     }
 
     deinit { stop() }
