@@ -73,7 +73,12 @@ struct FaultInjectionTests {
         let tmp: URL
         let source: URL
 
-        var environment: [String: String] { ["TMPDIR": tmp.path] }
+        /// Whether the executables log at debug level (each git step, and a rebuilt cache) on stderr.
+        var debugLogging = false
+
+        var environment: [String: String] {
+            ["TMPDIR": tmp.path].merging(debugLogging ? ["LOCKPOOL_LOG_LEVEL": "debug"] : [:]) { $1 }
+        }
 
         /// The persistent cache directory of this client for the server's branch (docs/concurrency.md#the-cache).
         var cacheDirectory: URL {
@@ -357,6 +362,8 @@ struct FaultInjectionTests {
         case garbledReference = "half-written refs/heads/master"
         case halfInitialized = "only HEAD left"
         case emptyDirectory = "an empty directory"
+        case missingLooseObjects = "loose objects deleted"
+        case garbageInHEAD = "garbage in HEAD"
 
         var testDescription: String { rawValue }
 
@@ -398,6 +405,11 @@ struct FaultInjectionTests {
                 }
             case .missingHEAD:
                 try fileManager.removeItem(at: directory.appendingPathComponent("HEAD"))
+            case .missingLooseObjects:
+                try #require(!loose.isEmpty, "no loose object in \(directory.path)")
+                for object in loose { try fileManager.removeItem(at: object) }
+            case .garbageInHEAD:
+                try Data("\u{0}\u{1}not a reference at all\n".utf8).write(to: directory.appendingPathComponent("HEAD"))
             case .staleReferenceLock:
                 let lock = directory.appendingPathComponent("refs/heads/master.lock")
                 try fileManager.createDirectory(
@@ -458,6 +470,59 @@ struct FaultInjectionTests {
         #expect(again.status == 0, "\(again)")
         try Self.expectReplayClean(server)
         try Self.expectVerified(server)
+    }
+
+    /// A step of the resource met by a damaged cache.
+    enum StepAfterDamage: String, CaseIterable, Sendable {
+        case acquire, release, get = "in", check
+    }
+
+    /// Every step rebuilds a damaged cache once and goes on (docs/concurrency.md#cache-damage): the damage of the
+    /// issue's report (a truncated pack met while building a commit), a missing object, and garbage in HEAD.
+    @Test(
+        arguments: [CacheDamage.truncatedPack, .missingLooseObjects, .garbageInHEAD], StepAfterDamage.allCases)
+    func everyStepRebuildsADamagedCacheOnce(_ damage: CacheDamage, _ step: StepAfterDamage) throws {
+        let server = try Server(
+            "damage-\(step.rawValue)",
+            locks: ["env-1": .unclaimed("one"), "env-2": .claimed("two"), "env-3": .unclaimed("three")])
+        var client = try server.client("worker")
+        // The cache holds a fetched pack (the seed) and loose objects of its own claim, which this client keeps.
+        let claimed = try client.out(["claim": "env-1"])
+        let claim = try claimed.response().version.ref
+        try server.repository.moveLock("env-2", in: Self.pool, toClaimed: false, message: "unclaiming: env-2")
+        try server.repository.moveLock("env-2", in: Self.pool, toClaimed: true, message: "claiming: env-2")
+        try damage.apply(to: client.cacheDirectory)
+
+        client.debugLogging = true
+        let result: ExecutableResult
+        switch step {
+        case .acquire:
+            result = try client.out(["claim": "env-3", "timeout": "60s"])
+            #expect(try server.repository.locks(in: Self.pool).claimed == ["env-1", "env-2", "env-3"])
+        case .release:
+            result = try client.release("env-1", claim: claim)
+            #expect(try server.repository.locks(in: Self.pool).unclaimed == ["env-1", "env-3"])
+        case .get:
+            let destination = try server.scratch.directory("get")
+            result = try client.get(version: claim, into: destination)
+            let claimRef = try String(contentsOf: destination.appendingPathComponent("claim_ref"), encoding: .utf8)
+            #expect(claimRef.trimmingCharacters(in: .whitespacesAndNewlines) == claim)
+        case .check:
+            result = try client.check(version: claim)
+            #expect((try? result.versions())?.first == claim, "\(result)")
+        }
+        #expect(result.status == 0, "\(result)")
+        let rebuilds = result.stderr.components(separatedBy: "rebuilding unusable cache").count - 1
+        if damage == .garbageInHEAD {
+            // Found when the cache is opened, before any git work: recreated there, without a retry.
+            #expect(rebuilds == 0, "\(result)")
+            let head = try String(
+                contentsOf: client.cacheDirectory.appendingPathComponent("HEAD"), encoding: .utf8)
+            #expect(head.hasPrefix("ref: refs/heads/"), "\(head)")
+        } else {
+            #expect(rebuilds == 1, "\(result)")
+        }
+        try Self.expectReplayClean(server)
     }
 
     // MARK: - A branch rewound under the client
