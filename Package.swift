@@ -36,7 +36,11 @@ let package = Package(
         // The string operations FoundationEssentials lacks (percent-encoding, trimming, path joining): Foundation's own
         // would link ICU and its 34 MB of data into the image.
         .target(name: "StringSupport", swiftSettings: upcoming),
-        .target(name: "Git", dependencies: ["CLibgit2", "CGitSupport", "StringSupport"], swiftSettings: upcoming),
+        .target(
+            name: "Git",
+            dependencies: [
+                "CLibgit2", "CGitSupport", "StringSupport", .product(name: "SystemPackage", package: "swift-system"),
+            ], swiftSettings: upcoming),
         // libcurl through dlopen: headers at build time (libcurl4-openssl-dev), the library only when a request is made.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "StringSupport"], swiftSettings: upcoming),

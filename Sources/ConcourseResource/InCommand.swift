@@ -93,10 +93,16 @@ public enum InCommand {
             let repository = try Repository.create(at: destination, bare: false)
             try repository.setRemote("origin", url: configuration.remoteURL)
             let tip = try cache.repository.referenceTarget(cache.tipReference)
-            _ = try repository.fetch(
-                branch: configuration.branch, from: cache.path,
-                into: "refs/remotes/origin/\(configuration.branch)", options: RemoteOptions(),
-                depth: tip == version ? depth : 0)
+            let remoteBranch = "refs/remotes/origin/\(configuration.branch)"
+            if depth > 0, tip == version, Libgit2Version.current.supportsShallowFetch {
+                _ = try repository.fetch(
+                    branch: configuration.branch, from: cache.path, into: remoteBranch, options: RemoteOptions(),
+                    depth: depth)
+            } else {
+                // The cache already holds the history: share its files instead of copying it into a new pack.
+                try repository.shareObjects(of: cache.repository)
+                if let tip { try repository.setReference(remoteBranch, to: tip, message: "lockpool: in") }
+            }
             try repository.checkoutDetached(version)
         } catch let error as GitError {
             throw ResourceError.destination(error.message)

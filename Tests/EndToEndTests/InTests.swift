@@ -29,6 +29,47 @@ func readFile(_ directory: URL, _ name: String) -> String? {
         #expect(try git.output("remote", "get-url", "origin") == harness.uri)
     }
 
+    @Test func getSharesTheCacheObjectsInsteadOfCopyingTheHistory() throws {
+        let harness = try makeHarness("in-shares", locks: ["env-1": .unclaimed("m"), "env-2": .unclaimed("n")])
+        for lock in ["env-1", "env-2", "env-1"] {
+            try harness.repository.moveLock(lock, in: "envs", toClaimed: true)
+            try harness.repository.moveLock(lock, in: "envs", toClaimed: false)
+        }
+        let acquired = try expectSuccess(try harness.out(["claim": "env-2"]), lock: "env-2", pool: "envs")
+        let destination = harness.scratch.url("get")
+        try expectSuccess(
+            try harness.get(version: acquired.version.ref, into: destination), lock: "env-2", pool: "envs")
+
+        // The cache's pack is in the destination as a link to the same file, not as a pack built again.
+        let cacheRoot = harness.executables.temporaryDirectory.appendingPathComponent("lockpool-cache")
+        let cachePacks = try packs(below: cacheRoot)
+        let destinationPacks = try packs(below: destination.appendingPathComponent(".git/objects"))
+        try #require(!cachePacks.isEmpty)
+        #expect(Set(destinationPacks.map(\.name)) == Set(cachePacks.map(\.name)))
+        #expect(Set(destinationPacks.map(\.inode)) == Set(cachePacks.map(\.inode)))
+
+        // A whole repository, which outlives the cache: every object there, the branch's history complete.
+        try FileManager.default.removeItem(at: cacheRoot)
+        let git = try GitCLI(scratch: harness.scratch).inDirectory(destination)
+        try git.run(["fsck", "--full", "--no-dangling"])
+        #expect(
+            try git.output("rev-list", "--count", "HEAD")
+                == (try harness.repository.git.output(
+                    "rev-list", "--count", acquired.version.ref)))
+        #expect(try git.output("rev-parse", "refs/remotes/origin/master") == acquired.version.ref)
+    }
+
+    /// The pack files below `directory` with their inodes.
+    private func packs(below directory: URL) throws -> [(name: String, inode: UInt64)] {
+        let names = FileManager.default.subpaths(atPath: directory.path) ?? []
+        return try names.filter { $0.hasSuffix(".pack") }.map { relative in
+            let attributes = try FileManager.default.attributesOfItem(
+                atPath: directory.appendingPathComponent(relative).path)
+            let inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+            return (String(relative.split(separator: "/").last ?? ""), inode)
+        }
+    }
+
     @Test func getAfterTheClaimCommitWritesNoClaimRef() throws {
         let harness = try makeHarness("in-no-claim-ref", locks: ["env-1": .unclaimed("m")])
         let acquired = try expectSuccess(try harness.out(["acquire": true]), lock: "env-1", pool: "envs")
