@@ -66,7 +66,8 @@ struct MultiLockEndToEndTests {
         let released = try harness.out(["release": "held"])
         #expect(released.status == 0, "\(released)")
         #expect(try released.response().lockName == lockName)
-        let release = try harness.repository.commit()
+        // The release's own commit: the waiter, polling, may already have claimed on top of it.
+        let release = try harness.repository.commit(try released.response().version.ref)
         #expect(release.subject == "unclaiming: \(taken.joined(separator: ", "))")
         #expect(release.trailer("Lock-Claim") == response.version.ref)
         let late = try await loser.wait(timeout: .seconds(150))
