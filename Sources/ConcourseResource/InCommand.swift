@@ -14,7 +14,9 @@ public enum InCommand {
         let configuration = try context.configuration(for: request.source, readsBuild: false)
         let pool = configuration.pool
         let branch = configuration.branch
-        if request.depth > 0 && !Libgit2Version.current.supportsShallowFetch {
+        // The destination is written from lockpool's cache through libgit2's local transport, which does no shallow
+        // fetch ("shallow fetch is not supported by the local transport", libgit2 1.8.4), so depth is not applied.
+        if request.depth > 0 {
             context.printer.line("depth is not supported by this libgit2; fetching full history")
         }
         let client = LockPoolClient(configuration: configuration)
@@ -48,7 +50,7 @@ public enum InCommand {
             }
             guard let subject else {
                 try writeRepository(
-                    cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
+                    cache: cache, configuration: configuration, version: version, to: destination)
                 context.printer.line("no lock has changed in pool '\(pool)' at or before \(version.short)")
                 return ResourceOutput.step(version: version, locks: [], pool: pool)
             }
@@ -61,7 +63,7 @@ public enum InCommand {
                 }
             }
             try writeRepository(
-                cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
+                cache: cache, configuration: configuration, version: version, to: destination)
             let entries = locks.compactMap { snapshot.claimed[$0] ?? snapshot.unclaimed[$0] }
             guard entries.count == locks.count else {
                 context.printer.line("lock does not exist")
@@ -82,21 +84,18 @@ public enum InCommand {
         }
     }
 
-    /// Writes the repository, checked out detached at `version`, with `origin` set to the URI without userinfo.
-    /// `depth` > 0 makes it shallow where libgit2 can (1.7+) and `version` is the tip, so the version is always in it.
+    /// Writes the repository, checked out detached at `version`, with `origin` set to the URI without userinfo, and the
+    /// whole history (libgit2's local transport, which copies from the cache, refuses a depth).
     private static func writeRepository(
-        cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, depth: Int,
-        to destination: String
+        cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, to destination: String
     ) throws {
         do {
             try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
             let repository = try Repository.create(at: destination, bare: false)
             try repository.setRemote("origin", url: configuration.remoteURL)
-            let tip = try cache.repository.referenceTarget(cache.tipReference)
             _ = try repository.fetch(
                 branch: configuration.branch, from: cache.path,
-                into: "refs/remotes/origin/\(configuration.branch)", options: RemoteOptions(),
-                depth: tip == version ? depth : 0)
+                into: "refs/remotes/origin/\(configuration.branch)", options: RemoteOptions())
             try repository.checkoutDetached(version)
         } catch let error as GitError {
             throw ResourceError.destination(error.message)

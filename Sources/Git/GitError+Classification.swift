@@ -92,9 +92,10 @@ extension GitError {
     /// Whether the URL cannot be used at all: an unknown scheme (`ftp://`) or a malformed URL (`http://` without a
     /// host). Permanent: never worth a retry.
     ///
-    /// - util/net.c (`git_net_url_parse`, reached through the ssh transport for any unknown scheme):
+    /// - libgit2 1.5's util/net.c (`git_net_url_parse`, reached through the ssh transport for any unknown scheme):
     ///   `git_error_set(GIT_ERROR_NET, "unknown scheme for URL '%s'", given)` and
-    ///   `git_error_set(GIT_ERROR_NET, "malformed URL '%s'", given)`.
+    ///   `git_error_set(GIT_ERROR_NET, "malformed URL '%s'", given)`. libgit2 1.8 no longer reports these (it fails
+    ///   later on an assertion), so `Remote.init` checks the scheme and host first and throws the same words.
     /// - transports/git.c (`gen_proto`): `git_error_set(GIT_ERROR_NET, "malformed URL")`.
     /// - transports/ssh.c (`gen_proto`): `git_error_set(GIT_ERROR_NET, "malformed git protocol URL")`.
     /// - remote.c (`canonicalize_url`, from `git_remote_create_anonymous` with an empty URL):
