@@ -320,9 +320,10 @@ extension TransportTests {
                         "\(result)")
                 }
             } else {
+                // libgit2's words (1.8 writes them lower-case), then libssh2's.
                 failed(
                     result,
-                    "private_key could not be loaded: Failed to authenticate SSH session: Private key unpack failed "
+                    "private_key could not be loaded: failed to authenticate SSH session: Private key unpack failed "
                         + "(correct password?)")
             }
             #expect(!result.stderr.contains("wrong pass") && !result.stderr.contains("right pass"))
