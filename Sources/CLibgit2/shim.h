@@ -1,13 +1,15 @@
 #ifndef LOCKPOOL_CLIBGIT2_SHIM_H
 #define LOCKPOOL_CLIBGIT2_SHIM_H
 #include <git2.h>
-#include <git2/sys/errors.h>
-#include <git2/sys/stream.h>
 
 /* lockpool's baseline is libgit2 1.8 (Debian 12: bookworm-backports' libgit2-dev 1.8.4): the git_stream layout of
-   lockpool_socket_stream below, git_error_last() that never returns NULL and shallow fetch all come from it. */
+   lockpool_socket_stream below, git_error_last() that never returns NULL and shallow fetch all come from it. Checked
+   before the other headers, which 1.5 lacks (git2/sys/errors.h), so that this is the first error. */
 #if LIBGIT2_VER_MAJOR < 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR < 8)
 #error "lockpool needs libgit2 1.8 or later (Debian 12: bookworm-backports' libgit2-dev); see docs/decisions/0004-libgit2-version.md"
+#else
+#include <git2/sys/errors.h>
+#include <git2/sys/stream.h>
 #endif
 
 /* The libgit2 release of the headers lockpool is built against, for ConnectTunnel's layout guard. */
