@@ -288,7 +288,9 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     /// - Throws: `GitError`.
     public init(repository: Repository, url: String, options: RemoteOptions) throws {
         if let problem = Self.unusableURLMessage(url) {
-            throw GitError(code: .generic, errorClass: .net, function: "git_remote_connect", message: problem)
+            throw GitError(
+                code: .generic, errorClass: .net, function: "git_remote_connect",
+                message: redact(problem, options.allSecrets))
         }
         try Libgit2.loadCertificates(before: url)
         var raw: OpaquePointer?
