@@ -1,10 +1,25 @@
 #ifndef LOCKPOOL_CLIBGIT2_SHIM_H
 #define LOCKPOOL_CLIBGIT2_SHIM_H
 #include <git2.h>
-#include <git2/sys/stream.h>
 
-/* The layout libgit2 1.5's ssh transport expects of a standard stream: it reads the socket `s` of its
-   internal git_socket_stream. lockpool's HTTP CONNECT tunnel stream (https_tunnel) uses the same layout. */
+/* lockpool's baseline is libgit2 1.8 (Debian 12: bookworm-backports' libgit2-dev 1.8.4): the git_stream layout of
+   lockpool_socket_stream below, git_error_last() that never returns NULL and shallow fetch all come from it. Checked
+   before the other headers, which 1.5 lacks (git2/sys/errors.h), so that this is the first error. */
+#if LIBGIT2_VER_MAJOR < 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR < 8)
+#error "lockpool needs libgit2 1.8 or later (Debian 12: bookworm-backports' libgit2-dev); see docs/decisions/0004-libgit2-version.md"
+#else
+#include <git2/sys/errors.h>
+#include <git2/sys/stream.h>
+#endif
+
+/* The libgit2 release of the headers lockpool is built against, for ConnectTunnel's layout guard. */
+static inline int lockpool_built_libgit2_major(void) { return LIBGIT2_VER_MAJOR; }
+static inline int lockpool_built_libgit2_minor(void) { return LIBGIT2_VER_MINOR; }
+
+/* The layout libgit2 1.8's ssh transport expects of a standard stream: it reads the socket `s` of its internal
+   git_socket_stream (src/libgit2/streams/socket.h, unchanged from 1.5 to 1.8.4; the public git_stream `parent` grew
+   `timeout` and `connect_timeout` in 1.7, which these headers carry). lockpool's stream (ConnectTunnel) uses the same
+   layout. */
 typedef struct {
     git_stream parent;
     char *host;
@@ -25,16 +40,9 @@ static inline int lockpool_git_set_ssl_cert_locations(const char *file, const ch
 static inline int lockpool_git_set_user_agent(const char *user_agent) {
     return git_libgit2_opts(GIT_OPT_SET_USER_AGENT, user_agent);
 }
-/* Shallow fetch: `git_fetch_options.depth` exists from libgit2 1.7 on. Returns -1 (and sets nothing) when the
-   headers lockpool is built against are older, so the same source builds against Debian 12's 1.5. */
+/* Shallow fetch: `git_fetch_options.depth` (libgit2 1.7 and later, so always there at the 1.8 baseline). */
 static inline int lockpool_fetch_options_set_depth(git_fetch_options *options, int depth) {
-#if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
     options->depth = depth;
     return 0;
-#else
-    (void)options;
-    (void)depth;
-    return -1;
-#endif
 }
 #endif

@@ -14,7 +14,9 @@ public enum InCommand {
         let configuration = try context.configuration(for: request.source, readsBuild: false)
         let pool = configuration.pool
         let branch = configuration.branch
-        if request.depth > 0 && !Libgit2Version.current.supportsShallowFetch {
+        // The destination shares the cache's object files, which hold the whole history, so depth is not applied
+        // (a shallow local fetch is no way out: libgit2 1.8.4's local transport refuses one).
+        if request.depth > 0 {
             context.printer.line("depth is not supported by this libgit2; fetching full history")
         }
         let client = LockPoolClient(configuration: configuration)
@@ -48,7 +50,7 @@ public enum InCommand {
             }
             guard let subject else {
                 try writeRepository(
-                    cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
+                    cache: cache, configuration: configuration, version: version, to: destination)
                 context.printer.line("no lock has changed in pool '\(pool)' at or before \(version.short)")
                 return ResourceOutput.step(version: version, locks: [], pool: pool)
             }
@@ -61,7 +63,7 @@ public enum InCommand {
                 }
             }
             try writeRepository(
-                cache: cache, configuration: configuration, version: version, depth: request.depth, to: destination)
+                cache: cache, configuration: configuration, version: version, to: destination)
             let entries = locks.compactMap { snapshot.claimed[$0] ?? snapshot.unclaimed[$0] }
             guard entries.count == locks.count else {
                 context.printer.line("lock does not exist")
@@ -82,26 +84,21 @@ public enum InCommand {
         }
     }
 
-    /// Writes the repository, checked out detached at `version`, with `origin` set to the URI without userinfo.
-    /// `depth` > 0 makes it shallow where libgit2 can (1.7+) and `version` is the tip, so the version is always in it.
+    /// Writes the repository, checked out detached at `version`, with `origin` set to the URI without userinfo, and the
+    /// whole history: the cache's object files, shared.
     private static func writeRepository(
-        cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, depth: Int,
-        to destination: String
+        cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, to destination: String
     ) throws {
         do {
             try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
             let repository = try Repository.create(at: destination, bare: false)
             try repository.setRemote("origin", url: configuration.remoteURL)
-            let tip = try cache.repository.referenceTarget(cache.tipReference)
-            let remoteBranch = "refs/remotes/origin/\(configuration.branch)"
-            if depth > 0, tip == version, Libgit2Version.current.supportsShallowFetch {
-                _ = try repository.fetch(
-                    branch: configuration.branch, from: cache.path, into: remoteBranch, options: RemoteOptions(),
-                    depth: depth)
-            } else {
-                // The cache already holds the history: share its files instead of copying it into a new pack.
-                try repository.shareObjects(of: cache.repository)
-                if let tip { try repository.setReference(remoteBranch, to: tip, message: "lockpool: in") }
+            // The cache already holds the history: share its files instead of copying it into a new pack
+            // (docs/decisions/0008-in-shares-the-cache-objects.md).
+            try repository.shareObjects(of: cache.repository)
+            if let tip = try cache.repository.referenceTarget(cache.tipReference) {
+                try repository.setReference(
+                    "refs/remotes/origin/\(configuration.branch)", to: tip, message: "lockpool: in")
             }
             try repository.checkoutDetached(version)
         } catch let error as GitError {

@@ -66,12 +66,18 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
     /// (CLibgit2's shim.h) copies: libgit2's ssh transport reads the socket out of whatever the standard stream
     /// returns, at that layout's offset. To allow another release, compare `src/libgit2/streams/socket.h` and the
     /// ssh transport's use of `socket->s` with the shim, add the release here, and run `TransportTests`
-    /// (docs/decisions/0007-connect-tunnel-stream.md).
-    static let verifiedReleases: [(major: Int, minor: Int)] = [(1, 5)]
+    /// (docs/decisions/0007-connect-tunnel-stream.md). 1.8 was verified against libgit2 1.8.4's source.
+    static let verifiedReleases: [(major: Int, minor: Int)] = [(1, 8)]
 
-    /// Whether lockpool's stream may stand in for libgit2's standard stream in a process running `version`.
+    /// The release of the headers lockpool was built against: the public `git_stream` at the head of the layout is
+    /// theirs, so it matches only a library of the same release.
+    static let builtRelease = (major: Int(lockpool_built_libgit2_major()), minor: Int(lockpool_built_libgit2_minor()))
+
+    /// Whether lockpool's stream may stand in for libgit2's standard stream in a process running `version`: a
+    /// verified release, and the one lockpool was built against.
     static func layoutIsVerified(for version: Libgit2Version) -> Bool {
-        verifiedReleases.contains { $0.major == version.major && $0.minor == version.minor }
+        version.major == builtRelease.major && version.minor == builtRelease.minor
+            && verifiedReleases.contains { $0.major == version.major && $0.minor == version.minor }
     }
 
     private static var verifiedVersionsText: String {

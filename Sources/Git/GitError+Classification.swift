@@ -92,9 +92,10 @@ extension GitError {
     /// Whether the URL cannot be used at all: an unknown scheme (`ftp://`) or a malformed URL (`http://` without a
     /// host). Permanent: never worth a retry.
     ///
-    /// - util/net.c (`git_net_url_parse`, reached through the ssh transport for any unknown scheme):
+    /// - libgit2 1.5's util/net.c (`git_net_url_parse`, reached through the ssh transport for any unknown scheme):
     ///   `git_error_set(GIT_ERROR_NET, "unknown scheme for URL '%s'", given)` and
-    ///   `git_error_set(GIT_ERROR_NET, "malformed URL '%s'", given)`.
+    ///   `git_error_set(GIT_ERROR_NET, "malformed URL '%s'", given)`. libgit2 1.8 no longer reports these (it fails
+    ///   later on an assertion), so `Remote.init` checks the scheme and host first and throws the same words.
     /// - transports/git.c (`gen_proto`): `git_error_set(GIT_ERROR_NET, "malformed URL")`.
     /// - transports/ssh.c (`gen_proto`): `git_error_set(GIT_ERROR_NET, "malformed git protocol URL")`.
     /// - remote.c (`canonicalize_url`, from `git_remote_create_anonymous` with an empty URL):
@@ -123,7 +124,8 @@ extension GitError {
     ///   callback set"`, `"server requires authentication that we do not support"`; transports/ssh.c
     ///   `"authentication required but no callback set"`, `"Failed to retrieve list of SSH authentication methods"`.
     /// - HTTP 401, 403 and 407 (`httpStatus`).
-    /// - transports/ssh.c `ssh_error(session, "Failed to authenticate SSH session")` and `"error authenticating"`;
+    /// - transports/ssh.c (1.8: ssh_libssh2.c) `ssh_error(session, "failed to authenticate SSH session")` (capitalised
+    ///   in 1.5), `"error authenticating"` and (1.8) `"remote rejected authentication"`;
     ///   transports/auth_ntlm.c `"ntlm authentication failed: %s"`.
     ///
     /// Not when the private key itself is unusable (`isUnusablePrivateKey`), nor for the server's own words
@@ -137,7 +139,7 @@ extension GitError {
 
     /// Whether the SSH private key offered cannot be used: unreadable, a wrong or missing passphrase.
     ///
-    /// transports/ssh.c (`_git_ssh_authenticate_session`): `ssh_error(session, "Failed to authenticate SSH
+    /// transports/ssh_libssh2.c (`_git_ssh_authenticate_session`): `ssh_error(session, "failed to authenticate SSH
     /// session")` followed by libssh2's words, e.g. `Private key unpack failed (correct password?)` or `Unable to
     /// extract public key from private key file`; and the error `Remote` makes when libssh2 leaves such words before
     /// libgit2 asks for a credential again (`privateKeyFunction`).

@@ -124,7 +124,9 @@ func check(_ status: Int32, _ function: StaticString, redacting secrets: [String
 
 /// The `GitError` for `status`, with libgit2's last message for this thread.
 func lastError(_ status: Int32, _ function: StaticString, redacting secrets: [String] = []) -> GitError {
-    let last = git_error_last()
+    // Since libgit2 1.8 git_error_last() never returns NULL: with nothing set it returns a static "no error" of class
+    // GIT_ERROR_NONE.
+    let last = git_error_last().flatMap { $0.pointee.klass == Int32(GIT_ERROR_NONE.rawValue) ? nil : $0 }
     var message = last.flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "libgit2 gave no message"
     let errorClass = last.map { GitError.Class(rawValue: $0.pointee.klass) } ?? .none
     message = redact(message, secrets)

@@ -287,6 +287,11 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     ///   - options: credentials and secrets.
     /// - Throws: `GitError`.
     public init(repository: Repository, url: String, options: RemoteOptions) throws {
+        if let problem = Self.unusableURLMessage(url) {
+            throw GitError(
+                code: .generic, errorClass: .net, function: "git_remote_connect",
+                message: redact(problem, options.allSecrets))
+        }
         try Libgit2.loadCertificates(before: url)
         var raw: OpaquePointer?
         try check(
@@ -299,6 +304,25 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     }
 
     deinit { git_remote_free(pointer) }
+
+    /// The schemes libgit2 has a transport for (transport.c's table).
+    private static let knownSchemes: Set<String> = ["file", "git", "ssh", "ssh+git", "git+ssh", "http", "https"]
+
+    /// Why libgit2 cannot use `url` at all, in libgit2 1.5's words (util/net.c, `git_net_url_parse`): an unknown
+    /// scheme, or a network URL without a host. libgit2 1.8's URL parser no longer says so; such a URL fails later on an
+    /// internal assertion (`invalid argument: 'port'`, `invalid argument: 'url->host'`), so lockpool checks first.
+    /// `nil` for a path, an scp-like `user@host:path` and every URL libgit2 can try.
+    static func unusableURLMessage(_ url: String) -> String? {
+        guard let separator = url.firstRange(of: "://") else { return nil }
+        let scheme = url[..<separator.lowerBound].lowercased()
+        guard knownSchemes.contains(scheme) else { return "unknown scheme for URL '\(url)'" }
+        guard scheme != "file" else { return nil }
+        let authority = url[separator.upperBound...].prefix { $0 != "/" }
+        let hostAndPort = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        let host =
+            hostAndPort.hasPrefix("[") ? hostAndPort.prefix { $0 != "]" }.dropFirst() : hostAndPort.prefix { $0 != ":" }
+        return host.isEmpty ? "malformed URL '\(url)'" : nil
+    }
 
     /// The URL (without userinfo) and the options, without secrets.
     public var description: String { "Remote(\(url), \(options))" }

@@ -320,9 +320,10 @@ extension TransportTests {
                         "\(result)")
                 }
             } else {
+                // libgit2's words (1.8 writes them lower-case), then libssh2's.
                 failed(
                     result,
-                    "private_key could not be loaded: Failed to authenticate SSH session: Private key unpack failed "
+                    "private_key could not be loaded: failed to authenticate SSH session: Private key unpack failed "
                         + "(correct password?)")
             }
             #expect(!result.stderr.contains("wrong pass") && !result.stderr.contains("right pass"))
@@ -892,10 +893,10 @@ extension TransportTests {
             #expect(proxy.log.contains("CONNECT 127.0.0.1:\(daemon.port)"), "\(proxy.log)")
         }
 
-        /// On a libgit2 other than the release whose private stream layout lockpool copies (1.5), lockpool's stream
+        /// On a libgit2 other than the release whose private stream layout lockpool copies (1.8), lockpool's stream
         /// is not used: git:// works through libgit2's own stream, and `https_tunnel` fails at once with a clear
         /// error before anything reaches the proxy (docs/decisions/0007-connect-tunnel-stream.md). The other release
-        /// is simulated by an `LD_PRELOAD` library whose `git_libgit2_version` reports 1.8.4.
+        /// is simulated by an `LD_PRELOAD` library whose `git_libgit2_version` reports 1.9.0.
         @Test(.enabled(if: gitAvailable && proxyAvailable && ExternalTool.areAvailable("cc")))
         func anotherLibgit2ReleaseRefusesTheTunnelClearly() throws {
             let scratch = try Scratch(label: "tunnel-version")
@@ -904,10 +905,10 @@ extension TransportTests {
             let proxy = try ConnectProxy(scratch: scratch)
             let shim = try scratch.directory("libgit2-version")
             let code = shim.appendingPathComponent("version.c")
-            let reports184 =
+            let reports190 =
                 "int git_libgit2_version(int *major, int *minor, int *rev) {\n"
-                + "    *major = 1; *minor = 8; *rev = 4; return 0;\n}\n"
-            try Data(reports184.utf8).write(to: code)
+                + "    *major = 1; *minor = 9; *rev = 0; return 0;\n}\n"
+            try Data(reports190.utf8).write(to: code)
             let library = shim.appendingPathComponent("libversion.so")
             try ExternalTool.run("cc", ["-shared", "-fPIC", "-o", library.path, code.path])
             var harness = try ResourceHarness(
@@ -924,7 +925,7 @@ extension TransportTests {
             #expect(
                 refused.lastStderrLine
                     == "error: could not set up https_tunnel: lockpool's tunnel copies a private stream layout of "
-                    + "libgit2 1.5, and this process runs libgit2 1.8.4", "\(refused)")
+                    + "libgit2 1.8, and this process runs libgit2 1.9.0", "\(refused)")
             #expect(!proxy.log.contains("CONNECT 127.0.0.1:\(daemon.port)"), "\(proxy.log)")
             #expect(try repository.locks(in: "envs") == PoolLocks(claimed: ["env-2"], unclaimed: ["env-1"]))
         }

@@ -36,7 +36,9 @@ import Testing
             line.dropFirst("packages=".count).trimmingCharacters(in: ["\""]).split(separator: " ").map(String.init))
         let installed = try Self.runtimePackages()
         #expect(listed == installed)
-        #expect(installed.contains("libgit2-1.5"), "the runtime needs the libgit2 the build links (Debian 12's 1.5)")
+        #expect(
+            installed.contains("libgit2-1.8"), "the runtime needs the libgit2 the build links (bookworm-backports' 1.8)"
+        )
         #expect(installed.contains("ca-certificates"))
     }
 
@@ -47,6 +49,24 @@ import Testing
         #expect(arguments.contains { $0.hasPrefix("ARG SWIFT_IMAGE=swift:") && $0.hasSuffix("-bookworm") })
         let script = try Self.text("assets/image-rootfs.sh")
         #expect(script.contains("--variant=minbase") && script.contains(" bookworm \"$1\""))
+    }
+
+    /// libgit2 1.8 is only in bookworm-backports: both stages of the Dockerfile and the rootfs script enable it, and
+    /// the build takes libgit2-dev from it (docs/decisions/0004-libgit2-version.md).
+    @Test func bothTakeLibgit2FromBookwormBackports() throws {
+        let lines = try Self.dockerfile()
+        let backports = "deb http://deb.debian.org/debian bookworm-backports main"
+        let stages = lines.enumerated().filter { $0.element.hasPrefix("FROM ") }.map(\.offset)
+        #expect(stages.count == 2)
+        for (index, start) in stages.enumerated() {
+            let end = index + 1 < stages.count ? stages[index + 1] : lines.count
+            let install = lines[start..<end].first { $0.contains("apt-get install") }
+            #expect(install?.contains(backports) == true, "stage \(index + 1): \(install ?? "no apt-get install")")
+        }
+        #expect(lines.contains { $0.contains("libgit2-dev/bookworm-backports") })
+        let script = try Self.text("assets/image-rootfs.sh")
+        #expect(
+            script.contains("backports=\"deb $mirror bookworm-backports main\"") && script.contains("\"$backports\""))
     }
 
     /// What the image gets is assets/stage.sh's layout, the one `make test-staged` runs the resource suites against.

@@ -3,8 +3,8 @@ import Testing
 @testable import Git
 
 /// The version guard of lockpool's stream (docs/decisions/0007-connect-tunnel-stream.md): it copies the private
-/// socket stream layout of libgit2 1.5, whose ssh transport reads the socket out of it, so it stands in for
-/// libgit2's own stream only on that release. The stream itself is exercised end to end by `TransportTests`
+/// socket stream layout of libgit2 1.8 (verified against 1.8.4's source), whose ssh transport reads the socket out of
+/// it, so it stands in for libgit2's own stream only on that release, and only when built against its headers. The stream itself is exercised end to end by `TransportTests`
 /// (ssh and git:// directly and through `https_tunnel`).
 @Suite struct ConnectTunnelTests {
     struct VersionCase: Sendable, CustomTestStringConvertible {
@@ -18,12 +18,12 @@ import Testing
     }
 
     @Test(arguments: [
-        VersionCase(version: version(1, 5, 0), verified: true),
-        VersionCase(version: version(1, 5, 1), verified: true),
-        VersionCase(version: version(1, 5, 2), verified: true),
+        VersionCase(version: version(1, 8, 0), verified: true),
+        VersionCase(version: version(1, 8, 4), verified: true),
+        VersionCase(version: version(1, 8, 5), verified: true),
         VersionCase(version: version(1, 4, 6), verified: false),
+        VersionCase(version: version(1, 5, 1), verified: false),
         VersionCase(version: version(1, 7, 2), verified: false),
-        VersionCase(version: version(1, 8, 4), verified: false),
         VersionCase(version: version(1, 9, 0), verified: false),
         VersionCase(version: version(2, 5, 0), verified: false),
     ])
@@ -33,7 +33,7 @@ import Testing
 
     /// On another release nothing is registered: libgit2's own stream serves (without `TCP_NODELAY`). Only
     /// unverified versions are tried here, since registering changes the whole test process.
-    @Test(arguments: [version(1, 4, 6), version(1, 8, 4), version(2, 0, 0)])
+    @Test(arguments: [version(1, 5, 1), version(1, 9, 0), version(2, 0, 0)])
     func theDirectStreamIsNotRegisteredOnAnotherRelease(_ version: Libgit2Version) throws {
         #expect(try ConnectTunnel.registerDirect(runningOn: version) == false)
     }
@@ -42,18 +42,19 @@ import Testing
         let tunnel = ConnectTunnel(
             proxyHost: "127.0.0.1", proxyPort: 9, proxyUser: "user", proxyPassword: "tunnel.secret-7",
             announce: { _ in })
-        let error = #expect(throws: GitError.self) { try tunnel.install(runningOn: Self.version(1, 8, 4)) }
+        let error = #expect(throws: GitError.self) { try tunnel.install(runningOn: Self.version(1, 9, 0)) }
         #expect(
             error?.message
-                == "lockpool's tunnel copies a private stream layout of libgit2 1.5, and this process runs libgit2 1.8.4"
+                == "lockpool's tunnel copies a private stream layout of libgit2 1.8, and this process runs libgit2 1.9.0"
         )
         #expect(error.map { !"\($0)".contains("tunnel.secret-7") } == true)
     }
 
-    /// lockpool is built and shipped against Debian 12's libgit2 1.5.1. When this fails, the linked libgit2 changed:
-    /// verify the layout (see the decision record) before adding the release to `verifiedReleases`.
+    /// lockpool is built and shipped against bookworm-backports' libgit2 1.8.4. When this fails, the linked libgit2
+    /// changed: verify the layout (see the decision record) before adding the release to `verifiedReleases`.
     @Test func theLinkedLibgit2IsTheVerifiedRelease() {
         Libgit2.initializeOnce()
         #expect(ConnectTunnel.layoutIsVerified(for: .current), "libgit2 \(Libgit2Version.current)")
+        #expect(ConnectTunnel.builtRelease == (1, 8), "built against libgit2 \(ConnectTunnel.builtRelease)")
     }
 }
