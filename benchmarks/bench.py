@@ -33,7 +33,7 @@ SIZES = {
     "workers": (8, 3), "cycles": (20, 3), "contention_locks": (2, 2),
     "handoff_runs": (10, 2),
     "scale_locks": (10000, 200), "history_commits": (50000, 500), "scale_runs": (10, 3),
-    "history_runs": (5, 2),
+    "history_runs": (3, 2),
 }
 HELP = {
     "runs": "latency: runs of each operation", "cli_runs": "latency: runs of the git CLI baseline",
