@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""lockpool benchmark (issue 6): latency, contention, handoff, scale and peak memory of the real executables.
+"""lockpool benchmark (issues 6 and 16): latency, contention, handoff, scale, peak memory and the history curve of the
+real executables.
 
 usage: benchmarks/bench.py BIN_DIR [--quick] [--only SECTIONS] [--json FILE] [size flags]
 
@@ -7,7 +8,8 @@ BIN_DIR holds the release `check`, `in` and `out` (`swift build -c release --sho
 CLI baseline and `git daemon` read an empty global and system configuration. Progress goes to stderr; the tables and
 the summary (each figure next to the issue's target, PASS/MISS) to stdout; --json writes every figure. Exit status:
 0, or 1 when the contention replay finds a problem (double claim, lost or duplicated lock), an operation fails or a
-section cannot run; with --strict, also when a target is missed. Python 3 standard library only.
+section cannot run (the history curve checks every operation's outcome too); with --strict, also when a target is
+missed. Python 3 standard library only; the history curve's plot uses matplotlib when it is importable.
 """
 import argparse
 import json
@@ -19,10 +21,11 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import contention, handoff, latency, machine, memory, report, scale  # noqa: E402
+from lib import contention, handoff, history, latency, machine, memory, report, scale  # noqa: E402
 from lib.common import Workspace  # noqa: E402
 
-SECTIONS = {"latency": latency, "contention": contention, "handoff": handoff, "scale": scale, "memory": memory}
+SECTIONS = {"latency": latency, "contention": contention, "handoff": handoff, "scale": scale, "memory": memory,
+            "history": history}
 
 # flag: (default, --quick)
 SIZES = {
@@ -30,6 +33,7 @@ SIZES = {
     "workers": (8, 3), "cycles": (20, 3), "contention_locks": (2, 2),
     "handoff_runs": (10, 2),
     "scale_locks": (10000, 200), "history_commits": (50000, 500), "scale_runs": (10, 3),
+    "history_runs": (3, 2),
 }
 HELP = {
     "runs": "latency: runs of each operation", "cli_runs": "latency: runs of the git CLI baseline",
@@ -37,6 +41,7 @@ HELP = {
     "cycles": "contention: acquire/release cycles per worker", "contention_locks": "contention: locks in the pool",
     "handoff_runs": "handoff: runs", "scale_locks": "scale: unclaimed locks in the big pool",
     "history_commits": "scale: commits in the long history", "scale_runs": "scale: acquire/release runs per pool",
+    "history_runs": "history: cold runs of every operation at every size",
 }
 
 
@@ -53,6 +58,13 @@ def parse(argv):
     parser.add_argument("--contention-transport", choices=["daemon", "local"], default="daemon",
                         help="contention over git daemon on 127.0.0.1 (default) or the local bare repository's path")
     parser.add_argument("--contention-fair", action="store_true", help="contention with source.fair: true")
+    parser.add_argument("--history-sizes", metavar="N,N,…",
+                        help=f"history: prior commits of each repository (default {history.DEFAULT_SIZES}; "
+                             f"--quick {history.QUICK_SIZES}; 10k is 10000)")
+    parser.add_argument("--history-transports", default=",".join(history.TRANSPORTS),
+                        help="history: transports, of " + ", ".join(history.TRANSPORTS) + " (default both)")
+    parser.add_argument("--history-plot-dir", default="bench-results", metavar="DIR",
+                        help="history: where history-<transport>.svg goes (default bench-results; '' for none)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default all: " + ",".join(SECTIONS) + ")")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
@@ -64,6 +76,14 @@ def parse(argv):
             setattr(options, name, quick if options.quick else default)
         if getattr(options, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        options.history_sizes = history.parse_sizes(
+            options.history_sizes or (history.QUICK_SIZES if options.quick else history.DEFAULT_SIZES))
+    except ValueError as error:
+        parser.error(f"--history-sizes: {error}")
+    options.history_transports = [t.strip() for t in options.history_transports.split(",") if t.strip()]
+    if not options.history_transports or set(options.history_transports) - set(history.TRANSPORTS):
+        parser.error(f"--history-transports: choose from {', '.join(history.TRANSPORTS)}")
     options.sections = [s.strip() for s in options.only.split(",") if s.strip()]
     unknown = [s for s in options.sections if s not in SECTIONS]
     if unknown:

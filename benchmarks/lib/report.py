@@ -1,4 +1,5 @@
 """Printing: latency tables and the final summary of each figure against the issue's target."""
+from . import history
 
 
 class Table:
@@ -67,11 +68,14 @@ def targets(results):
         for key in ("acquire", "release"):
             mb = r[f"{key}_peak_mb"]
             row(f"peak RSS: out {key}", mb, f"{mb:.1f} MB", "≤ 30 MB", mb <= 30)
+    if "history" in results:
+        for figure, value, shown, target, ok in history.targets(results["history"]):
+            row(figure, value, shown, target, ok)
     return rows
 
 
 def print_summary(rows, machine_line):
-    print("\nSummary (targets of issue 6; '-' = no target, or sizes below the target's)")
+    print("\nSummary (targets of issues 6 and 16; '-' = no target, or sizes below the target's)")
     width = max([len(r["figure"]) for r in rows] + [6])
     value = max([len(r["shown"]) for r in rows] + [5])
     target = max([len(r["target"]) for r in rows] + [6])
