@@ -15,6 +15,9 @@ extension GitError {
     /// `RemoteCallbackState.refusal`).
     static let privateKeyFunction = "libssh2_userauth_publickey_frommemory"
 
+    /// The function `Remote.init` names when it refuses a URL before libgit2 sees it (`Remote.unusableURLMessage`).
+    static let urlCheckFunction = "lockpool_check_url"
+
     /// The status of an HTTP response libgit2 did not accept, e.g. 404 or 503.
     ///
     /// transports/http.c (`handle_response`):
@@ -95,13 +98,14 @@ extension GitError {
     /// - libgit2 1.5's util/net.c (`git_net_url_parse`, reached through the ssh transport for any unknown scheme):
     ///   `git_error_set(GIT_ERROR_NET, "unknown scheme for URL '%s'", given)` and
     ///   `git_error_set(GIT_ERROR_NET, "malformed URL '%s'", given)`. libgit2 1.8 no longer reports these (it fails
-    ///   later on an assertion), so `Remote.init` checks the scheme and host first and throws the same words.
+    ///   later on an assertion), so `Remote.init` checks the scheme and host first (`urlCheckFunction`).
     /// - transports/git.c (`gen_proto`): `git_error_set(GIT_ERROR_NET, "malformed URL")`.
     /// - transports/ssh.c (`gen_proto`): `git_error_set(GIT_ERROR_NET, "malformed git protocol URL")`.
     /// - remote.c (`canonicalize_url`, from `git_remote_create_anonymous` with an empty URL):
     ///   `git_error_set(GIT_ERROR_INVALID, "cannot set empty URL")`.
     public var isUnsupportedURL: Bool {
-        switch errorClass {
+        if function == Self.urlCheckFunction { return true }
+        return switch errorClass {
         case .net:
             message.hasPrefix("unknown scheme for URL") || message.hasPrefix("malformed URL")
                 || message == "malformed git protocol URL"
@@ -146,8 +150,14 @@ extension GitError {
     public var isUnusablePrivateKey: Bool {
         if function == Self.privateKeyFunction { return true }
         guard errorClass == .ssh, serverMessage == nil else { return false }
-        let text = message.lowercased()
-        return text.contains("private key") || text.contains("passphrase")
+        return Self.namesUnusablePrivateKey(message)
+    }
+
+    /// Whether libssh2's words say the private key could not be read: `Private key unpack failed (correct
+    /// password?)`, `Unable to extract public key from private key file`, a wrong or missing passphrase.
+    static func namesUnusablePrivateKey(_ text: String) -> Bool {
+        let text = text.lowercased()
+        return text.contains("private key") || text.contains("passphrase") || text.contains("unpack")
     }
 
     /// Whether the server's TLS certificate or SSH host key was not accepted by libgit2 itself.

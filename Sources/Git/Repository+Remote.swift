@@ -166,8 +166,7 @@ final class RemoteCallbackState {
         // Named after the libssh2 call, which is how `GitError.isUnusablePrivateKey` knows it (libssh2's words:
         // `Private key unpack failed (correct password?)`, `Unable to extract public key from private key file`).
         let last = lastError(GIT_EAUTH.rawValue, "libssh2_userauth_publickey_frommemory", redacting: options.allSecrets)
-        let lower = last.message.lowercased()
-        if lower.contains("private key") || lower.contains("passphrase") || lower.contains("unpack") { return last }
+        if GitError.namesUnusablePrivateKey(last.message) { return last }
         return AuthenticationRefused(tried: triedDescription(credentials, user: user))
     }
 
@@ -289,7 +288,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     public init(repository: Repository, url: String, options: RemoteOptions) throws {
         if let problem = Self.unusableURLMessage(url) {
             throw GitError(
-                code: .generic, errorClass: .net, function: "git_remote_connect",
+                code: .generic, errorClass: .net, function: GitError.urlCheckFunction,
                 message: redact(problem, options.allSecrets))
         }
         try Libgit2.loadCertificates(before: url)

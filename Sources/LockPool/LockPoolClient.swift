@@ -178,25 +178,16 @@ public struct LockPoolClient: Sendable {
             lifetime: FairQueue.lifetime(retryDelay: configuration.retryDelay), holder: queueHolder)
     }
 
-    /// Pushes `commit` to the branch and classifies the outcome (docs/concurrency.md#push-outcomes): a stale tip is a
-    /// lost race, any other refusal fails with the server's reason, a transient network failure is returned.
+    /// Pushes `commit` to the branch: the cache's outcome, with a refusal worded as the resource words it.
     ///
-    /// - Throws: `LockPoolError.pushRefused`, or the classified permanent remote failure.
+    /// - Throws: `LockPoolError.pushRefused`, the `GitError` of a damaged cache, or the classified permanent failure.
     func push(_ commit: ObjectID, cache: LockRepositoryCache) throws -> PushOutcome {
         do {
-            try cache.pushRemote().push(commit, toBranch: configuration.branch)
-            return .won
+            return try cache.push(commit)
         } catch let rejected as PushRejected {
-            if rejected.isStaleTip { return .lost }
             throw LockPoolError.pushRefused(
                 branch: configuration.branch,
                 reason: Self.refusalReason(rejected.reason, serverMessages: rejected.serverMessages))
-        } catch let error as GitError where LockRepositoryCache.isCorruption(error) {
-            throw error  // the attempt's caller rebuilds the cache; the push is judged by the next fetch
-        } catch {
-            let classified = RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
-            if let transient = classified as? TransientError { return .transient(transient.cause) }
-            throw classified
         }
     }
 

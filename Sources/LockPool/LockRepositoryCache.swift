@@ -162,6 +162,29 @@ public final class LockRepositoryCache {
         return remote
     }
 
+    /// Pushes `commit` to the branch (to `pushURL` when set) and sorts the outcome (docs/concurrency.md#push-outcomes).
+    ///
+    /// - Returns: `.won`; `.lost` when the branch moved (a stale tip); `.transient` for a failure worth retrying, after
+    ///   which the push may still have landed.
+    /// - Throws: `PushRejected` for any other refusal (each caller words it), the `GitError` of a damaged cache (for the
+    ///   caller's retry schedule to rebuild it; the push is judged by the next fetch), or the classified permanent
+    ///   failure.
+    func push(_ commit: ObjectID) throws -> PushOutcome {
+        do {
+            try pushRemote().push(commit, toBranch: branch)
+            return .won
+        } catch let rejected as PushRejected {
+            if rejected.isStaleTip { return .lost }
+            throw rejected
+        } catch let error as GitError where Self.isCorruption(error) {
+            throw error
+        } catch {
+            let classified = RemoteFailure.classify(error, uri: remoteURL, step: "push")
+            if let transient = classified as? TransientError { return .transient(transient.cause) }
+            throw classified
+        }
+    }
+
     /// The remote pushes go to: `pushURL`'s when set, else `remote()`.
     public func pushRemote() throws -> Remote {
         guard let pushURL else { return try remote() }

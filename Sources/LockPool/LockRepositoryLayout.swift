@@ -118,18 +118,19 @@ public enum LockRepositoryLayout {
         return (updates, created)
     }
 
-    /// Pushes `commit`; false when the branch moved (a lost race).
+    /// Pushes `commit` with the cache's classification; false when the branch moved (a lost race). Not retried: a
+    /// transient failure is thrown.
     private static func push(_ commit: ObjectID, cache: LockRepositoryCache, configuration: PoolConfiguration) throws
         -> Bool
     {
         do {
-            try cache.pushRemote().push(commit, toBranch: configuration.branch)
-            return true
+            switch try cache.push(commit) {
+            case .won: return true
+            case .lost: return false
+            case .transient(let cause): throw TransientError(cause: cause)
+            }
         } catch let rejected as PushRejected {
-            if rejected.isStaleTip { return false }
             throw LockPoolError.pushRefused(branch: configuration.branch, reason: rejected.reason)
-        } catch {
-            throw RemoteFailure.classify(error, uri: configuration.remoteURL, step: "push")
         }
     }
 }
