@@ -53,7 +53,7 @@ public struct LockPoolClient: Sendable {
                 do {
                     outcome = try attempt(context, state: &state)
                 } catch {
-                    if state.fetchedTip != nil { schedule.fetched() }
+                    if state.fetched { schedule.fetched() }
                     try await recover(from: error, schedule: &schedule, cache: cache, events: events, logger: logger)
                     continue
                 }
@@ -236,7 +236,7 @@ public struct LockPoolClient: Sendable {
     private func leaveQueue<C: Clock<Duration>>(
         _ ticket: QueueTicket, cache: LockRepositoryCache, clock: C, wallClock: WallClock, logger: Logger
     ) async {
-        let path = "\(configuration.pool)/waiting/\(ticket.name)"
+        let path = QueuePlace.path(of: ticket, in: configuration.pool)
         await retryBriefly(for: .seconds(5), cache: cache, clock: clock, logger: logger) { repository, tip in
             guard try repository.entry(at: path, inTree: try repository.treeID(ofCommit: tip)) != nil else {
                 return true

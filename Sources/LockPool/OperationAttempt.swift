@@ -33,8 +33,8 @@ struct AttemptState {
     var pending: PushInFlight?
     /// This waiter's place in the fair queue, with `source.fair`.
     var queue: QueuePlace?
-    /// The tip the last attempt fetched; nil when its fetch failed.
-    var fetchedTip: ObjectID?
+    /// Whether the last attempt's fetch worked (transient failures count only in a row).
+    var fetched = false
     /// Warnings already shown: each once per operation.
     var warned: Set<String> = []
     /// The tip whose holders were last reported.
@@ -65,9 +65,9 @@ extension LockPoolClient {
     func attempt(_ context: AttemptContext, state: inout AttemptState) throws -> AttemptOutcome {
         let cache = context.cache
         return try cache.withLock {
-            state.fetchedTip = nil
+            state.fetched = false
             let tip = try cache.fetchTip(logger: context.logger)
-            state.fetchedTip = tip
+            state.fetched = true
             let repository = cache.repository
             if let pending = state.pending {
                 state.pending = nil

@@ -73,5 +73,8 @@ struct QueuePlace {
     mutating func ticketPushed(at now: Date) { refreshAt = now + lifetime.timeInterval / 3 }
 
     /// The ticket's file in the lock repository.
-    func path(of ticket: QueueTicket) -> String { "\(pool)/waiting/\(ticket.name)" }
+    func path(of ticket: QueueTicket) -> String { Self.path(of: ticket, in: pool) }
+
+    /// The file of `ticket` in `pool`'s queue.
+    static func path(of ticket: QueueTicket, in pool: String) -> String { "\(pool)/waiting/\(ticket.name)" }
 }

@@ -95,7 +95,6 @@ enum NextAttempt: Equatable {
 struct RetrySchedule<C: Clock<Duration>> {
     let policy: RetryPolicy
     let clock: C
-    let start: C.Instant
     let deadline: C.Instant?
     private var random: any RandomNumberGenerator
 
@@ -121,7 +120,6 @@ struct RetrySchedule<C: Clock<Duration>> {
         self.policy = policy
         self.activity = activity
         self.clock = clock
-        self.start = clock.now
         self.deadline = policy.timeout.map { clock.now.advanced(by: $0) }
         self.random = random
     }

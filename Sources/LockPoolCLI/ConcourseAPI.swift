@@ -43,33 +43,27 @@ struct ConcourseAPI: Sendable {
         self.token = token
     }
 
-    /// The API path of `build` (with its `vars` query), or nil when the claim names too little of it.
+    /// The API path of `build`, or nil when the claim names too little of it.
     ///
-    /// The segments are encoded here, `/` included (`URLComponents` would keep a `/` in a job name as a separator);
-    /// `URLComponents` puts the encoded path and query together.
+    /// Built as a string: every segment is percent-encoded here, `/` included, which `URLComponents` would keep as a
+    /// separator in a job name, so it would only wrap strings that are already encoded.
     func path(of build: BuildInfo) -> String? {
         func segment(_ text: String) -> String {
             text.percentEncoded(allowing: .pathSegment)
         }
-        var components = URLComponents()
-        if let id = build.id, !id.isEmpty {
-            components.percentEncodedPath = "/api/v1/builds/\(segment(id))"
-            return components.string
-        }
+        if let id = build.id, !id.isEmpty { return "/api/v1/builds/\(segment(id))" }
         guard let team = build.team, let pipeline = build.pipeline, let job = build.job, let name = build.name else {
             return nil
         }
-        components.percentEncodedPath =
+        var path =
             "/api/v1/teams/\(segment(team))/pipelines/\(segment(pipeline))/jobs/\(segment(job))/builds/\(segment(name))"
         if let vars = build.instanceVars {
             // Instance vars read from a subject (`T/P/V/J build N`) are not the JSON the API needs; asking without
             // them would name the pipeline's other instance, whose build of the same name may have finished.
             guard vars.hasPrefix("{") else { return nil }
-            components.percentEncodedQueryItems = [
-                URLQueryItem(name: "vars", value: vars.percentEncoded(allowing: .alphanumerics))
-            ]
+            path += "?vars=\(vars.percentEncoded(allowing: .alphanumerics))"
         }
-        return components.string
+        return path
     }
 
     /// The part of the server's answer about a build that is read: `{"status": "started", …}`.
