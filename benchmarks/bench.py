@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""lockpool benchmark (issues 6 and 16): latency, contention, handoff, scale, peak memory and the history curve of the
-real executables.
+"""lockpool benchmark (issues 6 and 16): latency, contention, handoff, scale, peak memory, the history curve and the
+history curve over a 50 ms round-trip link (rtt: network namespaces, as root; skipped otherwise) of the real
+executables.
 
 usage: benchmarks/bench.py BIN_DIR [--quick] [--only SECTIONS] [--json FILE] [size flags]
 
@@ -21,11 +22,11 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import contention, handoff, history, latency, machine, memory, report, scale  # noqa: E402
+from lib import contention, handoff, history, latency, machine, memory, report, rtt, scale  # noqa: E402
 from lib.common import Workspace  # noqa: E402
 
 SECTIONS = {"latency": latency, "contention": contention, "handoff": handoff, "scale": scale, "memory": memory,
-            "history": history}
+            "history": history, "rtt": rtt}
 
 # flag: (default, --quick)
 SIZES = {
@@ -33,7 +34,7 @@ SIZES = {
     "workers": (8, 3), "cycles": (20, 3), "contention_locks": (2, 2),
     "handoff_runs": (10, 2),
     "scale_locks": (10000, 200), "history_commits": (50000, 500), "scale_runs": (10, 3),
-    "history_runs": (3, 2),
+    "history_runs": (3, 2), "rtt_runs": (3, 2),
 }
 HELP = {
     "runs": "latency: runs of each operation", "cli_runs": "latency: runs of the git CLI baseline",
@@ -42,6 +43,7 @@ HELP = {
     "handoff_runs": "handoff: runs", "scale_locks": "scale: unclaimed locks in the big pool",
     "history_commits": "scale: commits in the long history", "scale_runs": "scale: acquire/release runs per pool",
     "history_runs": "history: cold runs of every operation at every size",
+    "rtt_runs": "rtt: cold runs of every operation at every size over the delayed link",
 }
 
 
@@ -65,6 +67,12 @@ def parse(argv):
                         help="history: transports, of " + ", ".join(history.TRANSPORTS) + " (default both)")
     parser.add_argument("--history-plot-dir", default="bench-results", metavar="DIR",
                         help="history: where history-<transport>.svg goes (default bench-results; '' for none)")
+    parser.add_argument("--rtt-sizes", metavar="N,N,…",
+                        help=f"rtt: prior commits of each repository (default {rtt.DEFAULT_SIZES}; --quick "
+                             f"{rtt.QUICK_SIZES})")
+    parser.add_argument("--rtt-ms", type=float, default=rtt.DEFAULT_MS, metavar="MS",
+                        help=f"rtt: round-trip time the relay adds, half each way (default {rtt.DEFAULT_MS}; the "
+                             f"targets are judged at {rtt.TARGET_MS} only)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default all: " + ",".join(SECTIONS) + ")")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
@@ -81,6 +89,13 @@ def parse(argv):
             options.history_sizes or (history.QUICK_SIZES if options.quick else history.DEFAULT_SIZES))
     except ValueError as error:
         parser.error(f"--history-sizes: {error}")
+    try:
+        options.rtt_sizes = history.parse_sizes(
+            options.rtt_sizes or (rtt.QUICK_SIZES if options.quick else rtt.DEFAULT_SIZES))
+    except ValueError as error:
+        parser.error(f"--rtt-sizes: {error}")
+    if options.rtt_ms <= 0:
+        parser.error("--rtt-ms must be above 0")
     options.history_transports = [t.strip() for t in options.history_transports.split(",") if t.strip()]
     if not options.history_transports or set(options.history_transports) - set(history.TRANSPORTS):
         parser.error(f"--history-transports: choose from {', '.join(history.TRANSPORTS)}")
@@ -118,7 +133,7 @@ def main(argv=None):
             SECTIONS[name].print_section(results[name], report.Table)
     finally:
         ws.close()
-    rows = report.targets(results)
+    rows = report.targets(results) + rtt.summary_rows(results.get("rtt"))
     report.print_summary(rows, machine.line(host))
     problems = list(failures)
     if "contention" in results and not results["contention"]["ok"]:

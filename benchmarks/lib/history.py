@@ -27,9 +27,8 @@ same states.
 Also recorded: peak RSS of every lockpool process (ru_maxrss from wait4), the size of each cold cache after the
 operation (about what it fetched, as stored) and of `in`'s destination.
 
-TODO(issue 16): the curve over `git daemon` with 50 ms of added round-trip time (a delaying relay between network
-namespaces with veth pairs, or a delaying TCP proxy on loopback), with connections per operation and time in RTTs, is
-not measured yet; this kernel has no netem.
+Over a link with added round-trip time (issue 16: 50 ms, git daemon), with connections per operation and time in
+RTTs: rtt.py, which runs this Runner in another network namespace behind a delaying relay (relay.py).
 """
 import contextlib
 import json
@@ -171,9 +170,12 @@ def _moved(state, lock, to_claimed):
 class Runner:
     """The operations of one run, timed and checked; every lockpool process in a new TMPDIR."""
 
-    def __init__(self, ws, origin, uri, cli_uri, floor_uri):
+    def __init__(self, ws, origin, uri, cli_uri, floor_uri, wrapper=()):
         self.ws, self.origin = ws, origin
         self.uri, self.cli_uri, self.floor_uri = uri, cli_uri, floor_uri
+        # Prefixed to every process that talks to the remote (lockpool, git clone, git push); rtt.py runs them in
+        # the client's network namespace with it.
+        self.wrapper = tuple(wrapper)
         self.source = {"uri": uri, "branch": "master", "pool": POOL}
         self.counter = 0
 
@@ -185,7 +187,7 @@ class Runner:
         """(seconds, output JSON, peak RSS MB, cache bytes) of one cold run."""
         tmp = self.scratch("tmp")
         env = dict(self.ws.env, TMPDIR=tmp)
-        seconds, status, stdout, stderr, rss = _reap([self.ws.executable(executable), *argv], env,
+        seconds, status, stdout, stderr, rss = _reap([*self.wrapper, self.ws.executable(executable), *argv], env,
                                                      stdin=json.dumps(request).encode())
         if status != 0:
             raise RuntimeError(f"{executable} on {self.origin.size} commits ({self.uri}) failed ({status}):\n"
@@ -253,10 +255,10 @@ class Runner:
         for source, target, message, op in moves:
             clone = os.path.join(self.scratch(f"{kind}-{op}"), "clone")
             start = time.perf_counter()
-            self.ws.git("clone", "-q", "--single-branch", "--branch", "master", *depth_args, uri, clone)
+            self.remote_git("clone", "-q", "--single-branch", "--branch", "master", *depth_args, uri, clone)
             self.ws.git("mv", source, target, cwd=clone)
             self.ws.git("commit", "-qm", message, cwd=clone)
-            self.ws.git("push", "-q", "origin", "HEAD:master", cwd=clone)
+            self.remote_git("push", "-q", "origin", "HEAD:master", cwd=clone)
             figures[f"cli_{kind}_{op}"].append(time.perf_counter() - start)
             figures[f"cli_{kind}_{op}_clone_bytes"].append(_tree_size(os.path.join(clone, ".git")))
             shutil.rmtree(os.path.dirname(clone), ignore_errors=True)
@@ -267,11 +269,21 @@ class Runner:
         o.reset()
         clone = os.path.join(self.scratch(f"{kind}-in"), "clone")
         start = time.perf_counter()
-        self.ws.git("clone", "-q", "--single-branch", "--branch", "master", *depth_args, uri, clone)
+        self.remote_git("clone", "-q", "--single-branch", "--branch", "master", *depth_args, uri, clone)
         figures[f"cli_{kind}_in"].append(time.perf_counter() - start)
         o.expect(self.ws.git("rev-parse", "HEAD", cwd=clone).strip() == o.tip, f"the git CLI ({kind}) clone is not "
                                                                                 f"at the tip")
         shutil.rmtree(os.path.dirname(clone), ignore_errors=True)
+
+    def remote_git(self, *args, cwd=None):
+        """The workspace's git, inside `self.wrapper`: for the git CLI steps that talk to the remote."""
+        if not self.wrapper:
+            return self.ws.git(*args, cwd=cwd)
+        done = subprocess.run([*self.wrapper, "git", *args], cwd=cwd, env=self.ws.env, capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args)} failed ({done.returncode}): "
+                               f"{done.stderr.decode(errors='replace')}")
+        return done.stdout.decode(errors="replace")
 
     def run(self, figures):
         self.lockpool(figures)
@@ -306,6 +318,28 @@ def _summaries(figures):
     return row
 
 
+def new_figures():
+    """The lists Runner.run appends to, by name."""
+    return {name: [] for name in (
+        *LOCKPOOL_OPS, *CLI_OPS, "acquire_rss_mb", "release_rss_mb", "in_rss_mb", "check_rss_mb",
+        "acquire_cache_bytes", "in_cache_bytes", "in_destination_bytes",
+        *(f"{op}_clone_bytes" for op in CLI_OPS if not op.endswith("_in")))}
+
+
+def generate(ws, directory, size, log, section="history"):
+    """(Origin, bytes on disk) of the repository `directory`/h`size`.git in the workspace, written and repacked."""
+    start = time.monotonic()
+    path = history_repository(ws, os.path.join(directory, f"h{size}.git"), size)
+    written = time.monotonic() - start
+    # As a server keeps it (git gc): fast-import's pack has almost no deltas, so it would be 2.5× larger than
+    # the same history pushed and packed, and cost a cold clone more than it does in use.
+    ws.git("repack", "-a", "-d", "-f", "-q", cwd=path)
+    size_bytes = _tree_size(path)
+    log(f"{section}: {size} commits written in {written:.1f}s, repacked in {time.monotonic() - start - written:.1f}s "
+        f"({size_bytes / 1e6:.1f} MB)")
+    return Origin(ws, path, size), size_bytes
+
+
 def run(ws, options, log):
     sizes = options.history_sizes
     transports = options.history_transports
@@ -313,16 +347,7 @@ def run(ws, options, log):
     origins = {}
     repository_bytes = {}
     for size in sizes:
-        start = time.monotonic()
-        path = history_repository(ws, os.path.join("history-repos", f"h{size}.git"), size)
-        written = time.monotonic() - start
-        # As a server keeps it (git gc): fast-import's pack has almost no deltas, so it would be 2.5× larger than
-        # the same history pushed and packed, and cost a cold clone more than it does in use.
-        ws.git("repack", "-a", "-d", "-f", "-q", cwd=path)
-        origins[size] = Origin(ws, path, size)
-        repository_bytes[size] = _tree_size(path)
-        log(f"history: {size} commits written in {written:.1f}s, repacked in {time.monotonic() - start - written:.1f}s "
-            f"({repository_bytes[size] / 1e6:.1f} MB)")
+        origins[size], repository_bytes[size] = generate(ws, "history-repos", size, log)
     result = {"sizes": sizes, "runs": options.history_runs, "repository_bytes": {str(s): repository_bytes[s]
                                                                                  for s in sizes},
               "transports": {}}
@@ -337,10 +362,7 @@ def run(ws, options, log):
                     uri = cli_uri = origin.path
                     floor_uri = "file://" + origin.path
                 runner = Runner(ws, origin, uri, cli_uri, floor_uri)
-                figures = {name: [] for name in (
-                    *LOCKPOOL_OPS, *CLI_OPS, "acquire_rss_mb", "release_rss_mb", "in_rss_mb", "check_rss_mb",
-                    "acquire_cache_bytes", "in_cache_bytes", "in_destination_bytes",
-                    *(f"{op}_clone_bytes" for op in CLI_OPS if not op.endswith("_in")))}
+                figures = new_figures()
                 start = time.monotonic()
                 for index in range(options.history_runs):
                     runner.run(figures)
