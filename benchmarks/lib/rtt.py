@@ -211,12 +211,29 @@ class Link:
             except subprocess.TimeoutExpired:
                 self.relay.kill()
                 self.relay.wait()
-        for namespace in self.created_namespaces:  # removes the namespace's veth ends, and so their peers
-            _run("ip", "netns", "del", namespace, check=False)
+        for namespace in self.created_namespaces:
+            _kill_inside(namespace)
+            _run("ip", "netns", "del", namespace, check=False)  # removes its veth end, and so the peer
         for link in self.created_links:
             if os.path.exists(f"/sys/class/net/{link}"):
                 _run("ip", "link", "del", link, check=False)
         self.created_namespaces, self.created_links = [], []
+
+
+def _kill_inside(namespace):
+    """Ends what still runs in our namespace: after an interrupt, a `git daemon --serve` child whose client vanished
+    with the link waits for it forever (and ignores SIGTERM)."""
+    def pids():
+        done = _run("ip", "netns", "pids", namespace, check=False)
+        return [int(pid) for pid in done.stdout.split()] if done.returncode == 0 else []
+
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+        deadline = time.monotonic() + 2
+        while pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _ipv6_off(interface):
@@ -352,7 +369,7 @@ def _measure(ws, options, log, link, daemon, origins):
             "link": {"subnet": link.subnet, "one_way_ms": link.one_way_ms, "transport": "git daemon (git://)",
                      "ping_ms": _spread(ping), "tcp_handshake_ms": _spread(handshakes), "measured_rtt_ms": rtt_ms,
                      "relay": {key: after[key] for key in ("oversize", "send_errors", "last_send_error",
-                                                            "kernel_drops", "max_queue")},
+                                                            "kernel_drops", "max_queue", "scheduling")},
                      "frames": {d: after[d]["frames"] - before[d]["frames"] for d in ("up", "down")}},
             "rows": rows}
 
@@ -432,7 +449,7 @@ def print_section(result, table):
     relay = link["relay"]
     print(f"  relay: {link['frames']['up']} frames up, {link['frames']['down']} down; {relay['oversize']} above the "
           f"MTU, {relay['send_errors']} failed sends, {relay['kernel_drops']} dropped, deepest queue "
-          f"{relay['max_queue']}")
+          f"{relay['max_queue']}; scheduled {relay['scheduling']}")
     print(f"  {'commits':>8} {'operation':<9} {'median':>8} {'RTT':>6} {'min RTT':>7} {'conns':>5} "
           f"{'frames up/down':>15} {'bytes up/down':>15} {'data segs up/down':>18}")
     for row in result["rows"]:
