@@ -73,6 +73,8 @@ def parse(argv):
     parser.add_argument("--rtt-ms", type=float, default=rtt.DEFAULT_MS, metavar="MS",
                         help=f"rtt: round-trip time the relay adds, half each way (default {rtt.DEFAULT_MS}; the "
                              f"targets are judged at {rtt.TARGET_MS} only)")
+    parser.add_argument("--rtt-trace", metavar="FILE",
+                        help="rtt: write the relay's log of every TCP segment, with a line between operations")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default all: " + ",".join(SECTIONS) + ")")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")

@@ -7,13 +7,16 @@ ordinary link with a long wire, so TCP's initial window, slow start, delayed ACK
 network. The link has no bandwidth limit and loses nothing (a drop in the relay's socket is counted, not hidden).
 
 It runs as its own process, so the benchmark's interpreter (and its GIL) never delays a frame:
-  python3 relay.py forward CLIENT_IF SERVER_IF ONE_WAY_MS
+  python3 relay.py forward CLIENT_IF SERVER_IF ONE_WAY_MS [TRACE_FILE]
 Commands come on stdin, one a line: `stats` answers one JSON line on stdout (the counters below, from the start);
-`quit` or the end of stdin stops it, so it never outlives the benchmark.
+`quit` or the end of stdin stops it, so it never outlives the benchmark. `mark TEXT` writes TEXT to the trace.
 Counters, per direction (`up` = client to server, `down`): frames, bytes (whole frames), TCP segments that carry data,
 TCP payload bytes; up only: SYNs without ACK (connections opened) and those of them that repeat an earlier SYN
 (retransmissions). Also: frames longer than the link's MTU (an offload was left on), failed sends, the kernel's drops,
 the deepest queue, and the relay's scheduling (real-time where allowed, so that busy cores do not delay frames).
+TRACE_FILE, when given, gets one tab-separated line per TCP segment as it arrives: seconds since the start,
+direction, client port, flags (S, A, F, R, P), payload bytes. It shows how a request leaves (one write or many small
+segments) and which round trips an operation waits for.
 
 Probes, run inside the client's namespace (`nsenter --net=… python3 relay.py ping ADDRESS COUNT`); each prints JSON:
   ping ADDRESS COUNT          ICMP echo round trips in ms (the same exchange as iputils ping, which minimal Debian
@@ -66,20 +69,22 @@ def _mtu(interface):
 class Direction:
     """The counters of one direction of the link."""
 
-    def __init__(self):
+    def __init__(self, up):
+        self.up = up  # client to server: the client's port is the source port
         self.frames = self.bytes = self.segments = self.payload = self.syns = self.syn_repeats = 0
         self.seen_syns = set()
 
     def count(self, frame):
+        """Counts `frame`; returns (client port, flags, payload bytes) of a TCP segment, else None."""
         self.frames += 1
         self.bytes += len(frame)
         if len(frame) < ETHERNET_HEADER + 20 or frame[12:14] != b"\x08\x00" or frame[23] != socket.IPPROTO_TCP:
-            return
+            return None
         ip_length = (frame[14] & 0x0F) * 4
         total = struct.unpack_from("!H", frame, 16)[0]
         tcp = ETHERNET_HEADER + ip_length
         if len(frame) < tcp + 14:
-            return
+            return None
         payload = total - ip_length - (frame[tcp + 12] >> 4) * 4
         if payload > 0:
             self.segments += 1
@@ -91,6 +96,7 @@ class Direction:
             if key in self.seen_syns:
                 self.syn_repeats += 1
             self.seen_syns.add(key)
+        return struct.unpack_from("!H", frame, tcp if self.up else tcp + 2)[0], flags, payload
 
     def as_dict(self):
         return {"frames": self.frames, "bytes": self.bytes, "segments": self.segments, "payload": self.payload,
@@ -113,71 +119,107 @@ def _prioritise():
         return "default"
 
 
-def forward(client, server, one_way_ms):
-    """Relays frames between the interfaces `client` and `server`, each after `one_way_ms`, until stdin ends."""
-    delay = one_way_ms / 1000
-    scheduling = _prioritise()
-    sockets = {client: _open(client), server: _open(server)}
-    other = {client: server, server: client}
-    names = {client: "up", server: "down"}  # the direction of a frame read on the interface
-    counters = {"up": Direction(), "down": Direction()}
-    queues = {client: collections.deque(), server: collections.deque()}  # (due, frame) read on the key
-    limit = {name: _mtu(name) + ETHERNET_HEADER for name in sockets}
-    extra = {"oversize": 0, "send_errors": 0, "last_send_error": None, "kernel_drops": 0, "max_queue": 0,
-             "scheduling": scheduling}
-    by_fd = {sock.fileno(): name for name, sock in sockets.items()}
-    stdin = sys.stdin.fileno()
-    pending = b""
-    print(json.dumps({"ready": True}), flush=True)
-    while True:
-        heads = [queue[0][0] for queue in queues.values() if queue]
-        timeout = max(0.0, min(heads) - time.monotonic()) if heads else None
-        readable, _, _ = select.select([stdin, *by_fd], [], [], timeout)
-        for fd in readable:
-            if fd == stdin:
-                data = os.read(stdin, 4096)
-                if not data:
-                    return
-                pending += data
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    command = line.strip().decode()
-                    if command == "quit":
+class Relay:
+    """The link between the interfaces `client` and `server`: every frame leaves the other side `one_way_ms` after it
+    arrived, in arrival order (a FIFO per direction: the delay is the same for every frame)."""
+
+    def __init__(self, client, server, one_way_ms, trace_path=None):
+        self.delay = one_way_ms / 1000
+        self.sockets = {client: _open(client), server: _open(server)}
+        self.other = {client: server, server: client}
+        self.direction = {client: "up", server: "down"}  # of a frame read on the interface
+        self.counters = {"up": Direction(True), "down": Direction(False)}
+        self.queues = {client: collections.deque(), server: collections.deque()}  # (due, frame) read on the key
+        self.limit = {name: _mtu(name) + ETHERNET_HEADER for name in self.sockets}
+        self.extra = {"oversize": 0, "send_errors": 0, "last_send_error": None, "kernel_drops": 0, "max_queue": 0,
+                      "scheduling": _prioritise()}
+        self.by_fd = {sock.fileno(): name for name, sock in self.sockets.items()}
+        self.trace = Trace(trace_path) if trace_path else None
+
+    def run(self):
+        """Relays until stdin ends or says `quit`."""
+        stdin = sys.stdin.fileno()
+        pending = b""
+        print(json.dumps({"ready": True}), flush=True)
+        try:
+            while True:
+                heads = [queue[0][0] for queue in self.queues.values() if queue]
+                timeout = max(0.0, min(heads) - time.monotonic()) if heads else None
+                for fd in select.select([stdin, *self.by_fd], [], [], timeout)[0]:
+                    if fd != stdin:
+                        self._drain(self.by_fd[fd])
+                        continue
+                    data = os.read(stdin, 4096)
+                    if not data:
                         return
-                    if command == "stats":
-                        for sock in sockets.values():
-                            extra["kernel_drops"] += struct.unpack("II", sock.getsockopt(
-                                SOL_PACKET, PACKET_STATISTICS, 8))[1]  # read and reset by the kernel
-                        print(json.dumps({**{k: c.as_dict() for k, c in counters.items()}, **extra}), flush=True)
+                    pending += data
+                    while b"\n" in pending:
+                        line, pending = pending.split(b"\n", 1)
+                        if not self._command(line.strip().decode()):
+                            return
+                self._send_due()
+        finally:
+            if self.trace:
+                self.trace.file.close()
+
+    def _command(self, command):
+        """Carries out one stdin command; False for `quit`."""
+        if command == "quit":
+            return False
+        if command.startswith("mark ") and self.trace:
+            self.trace.mark(command[5:])
+        elif command == "stats":
+            for sock in self.sockets.values():  # the kernel's counts are reset by each read
+                self.extra["kernel_drops"] += struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))[1]
+            print(json.dumps({**{k: c.as_dict() for k, c in self.counters.items()}, **self.extra}), flush=True)
+        return True
+
+    def _drain(self, name):
+        """Reads every frame waiting on interface `name` into its queue, due after the delay."""
+        sock, queue, direction = self.sockets[name], self.queues[name], self.direction[name]
+        while True:
+            try:
+                frame, address = sock.recvfrom(1 << 16)
+            except BlockingIOError:
+                break
+            if address[2] == PACKET_OUTGOING:
                 continue
-            name = by_fd[fd]
-            _drain(sockets[name], queues[name], counters[names[name]], delay, limit[other[name]], extra)
-            extra["max_queue"] = max(extra["max_queue"], len(queues[name]))
+            if len(frame) > self.limit[self.other[name]]:
+                self.extra["oversize"] += 1
+            segment = self.counters[direction].count(frame)
+            if segment and self.trace:
+                self.trace.segment(direction, *segment)
+            queue.append((time.monotonic() + self.delay, frame))
+        self.extra["max_queue"] = max(self.extra["max_queue"], len(queue))
+
+    def _send_due(self):
         now = time.monotonic()
-        for name, queue in queues.items():
-            out = sockets[other[name]]
+        for name, queue in self.queues.items():
+            out = self.sockets[self.other[name]]
             while queue and queue[0][0] <= now:
                 frame = queue.popleft()[1]
                 try:
                     out.send(frame)
                 except OSError as error:
-                    extra["send_errors"] += 1
-                    extra["last_send_error"] = str(error)
+                    self.extra["send_errors"] += 1
+                    self.extra["last_send_error"] = str(error)
 
 
-def _drain(sock, queue, counter, delay, limit, extra):
-    """Reads every frame waiting on `sock` into `queue`, due `delay` seconds from now."""
-    while True:
-        try:
-            frame, address = sock.recvfrom(1 << 16)
-        except BlockingIOError:
-            return
-        if address[2] == PACKET_OUTGOING:
-            continue
-        if len(frame) > limit:
-            extra["oversize"] += 1
-        counter.count(frame)
-        queue.append((time.monotonic() + delay, frame))
+class Trace:
+    """The trace file: a line per TCP segment, and the benchmark's marks between operations."""
+    FLAGS = ((0x02, "S"), (0x10, "A"), (0x01, "F"), (0x04, "R"), (0x08, "P"))
+
+    def __init__(self, path):
+        self.file = open(path, "w", buffering=1 << 16)
+        self.start = time.monotonic()
+
+    def segment(self, direction, port, flags, payload):
+        names = "".join(name for bit, name in self.FLAGS if flags & bit)
+        self.file.write(f"{time.monotonic() - self.start:.6f}\t{direction}\t{port}\t{names}\t{payload}\n")
+
+    def mark(self, text):
+        self.file.write(f"{time.monotonic() - self.start:.6f}\t#\t{text}\n")
+        self.file.flush()
 
 
 # probes
@@ -241,7 +283,7 @@ def connect(address, port, count, wait=20.0):
 def main(argv):
     command, *args = argv
     if command == "forward":
-        forward(args[0], args[1], float(args[2]))
+        Relay(args[0], args[1], float(args[2]), args[3] if len(args) > 3 else None).run()
     elif command == "ping":
         print(json.dumps(ping(args[0], int(args[1]))))
     elif command == "connect":

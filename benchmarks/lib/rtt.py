@@ -123,8 +123,8 @@ def _pdeathsig():
 class Link:
     """Two namespaces joined by the relay: `enter(side)` is the argv prefix that runs a command on a side."""
 
-    def __init__(self, one_way_ms):
-        self.one_way_ms = one_way_ms
+    def __init__(self, one_way_ms, trace_path=None):
+        self.one_way_ms, self.trace_path = one_way_ms, trace_path
         pid = os.getpid()
         self.namespaces = {"client": f"lpbench-cli-{pid}", "server": f"lpbench-srv-{pid}"}
         # (root namespace's end, namespace's end); at most 15 characters
@@ -189,7 +189,8 @@ class Link:
                  "permanent")
         self.relay = subprocess.Popen(
             [sys.executable, "-B", RELAY, "forward", self.veths["client"][0], self.veths["server"][0],
-             str(self.one_way_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=_pdeathsig)
+             str(self.one_way_ms), *([os.path.abspath(self.trace_path)] if self.trace_path else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=_pdeathsig)
         if json.loads(self.relay.stdout.readline() or "{}").get("ready") is not True:
             raise RuntimeError(f"the relay did not start (exit status {self.relay.wait()})")
 
@@ -198,6 +199,11 @@ class Link:
         self.relay.stdin.write("stats\n")
         self.relay.stdin.flush()
         return json.loads(self.relay.stdout.readline())
+
+    def mark(self, text):
+        """A line in the relay's trace (if any) between operations."""
+        self.relay.stdin.write(f"mark {text}\n")
+        self.relay.stdin.flush()
 
     def probe(self, *args):
         """relay.py's probe `args` run in the client's namespace; returns its JSON."""
@@ -300,8 +306,10 @@ class Meter:
         self.traffic = {op: [] for op in OPS}
         self.last = None
 
-    def start(self):
+    def start(self, label):
+        self.label = label
         self.last = self.link.stats()
+        self.link.mark(f"{label}: start")
 
     def _take(self, op):
         time.sleep(self.settle)  # its last ACKs and FINs reach the relay after the process has ended
@@ -313,6 +321,7 @@ class Meter:
         delta["syn_repeats"] = now["up"]["syn_repeats"] - self.last["up"]["syn_repeats"]
         self.traffic[op].append(delta)
         self.last = now
+        self.link.mark(f"{self.label}: {op} done ({self.figures[op][-1] * 1000:.0f} ms)")
 
 
 # the section
@@ -334,7 +343,7 @@ def run(ws, options, log):
 
     signal.signal(signal.SIGTERM, terminate)
     try:
-        with Link(one_way) as link, ServerDaemon(ws, link, ws.path("rtt-repos")) as daemon:
+        with Link(one_way, options.rtt_trace) as link, ServerDaemon(ws, link, ws.path("rtt-repos")) as daemon:
             return _measure(ws, options, log, link, daemon, origins)
     except Skip as skip:
         log(f"rtt: skipped: {skip}")
@@ -359,7 +368,7 @@ def _measure(ws, options, log, link, daemon, origins):
         meter = Meter(link, rtt_ms / 1000)
         start = time.monotonic()
         for index in range(options.rtt_runs):
-            meter.start()
+            meter.start(f"{size} commits, run {index + 1}")
             runner.run(meter.figures)
             log(f"rtt: {size} commits, run {index + 1}/{options.rtt_runs}: " + ", ".join(
                 f"{LABELS[op]} {meter.figures[op][-1] * 1000 / rtt_ms:.1f} RTT/"
@@ -368,6 +377,7 @@ def _measure(ws, options, log, link, daemon, origins):
         rows.append(_row(size, repository_bytes, meter, rtt_ms, time.monotonic() - start))
     after = link.stats()
     return {"rtt_ms": options.rtt_ms, "runs": options.rtt_runs, "sizes": list(origins),
+            "trace": options.rtt_trace,
             "link": {"subnet": link.subnet, "one_way_ms": link.one_way_ms, "transport": "git daemon (git://)",
                      "ping_ms": _spread(ping), "tcp_handshake_ms": _spread(handshakes), "measured_rtt_ms": rtt_ms,
                      "relay": {key: after[key] for key in ("oversize", "send_errors", "last_send_error",
@@ -464,5 +474,7 @@ def print_section(result, table):
                   f"{_size(s['segments_up']) + '/' + _size(s['segments_down']):>18}")
     print("  (CLI = git clone --single-branch + mv + commit + push, d1 = the same with --depth 1; conns = TCP "
           "connections opened, median)")
+    if result.get("trace"):
+        print(f"  trace of every TCP segment (seconds, direction, client port, flags, payload): {result['trace']}")
     for figure, _, shown, target, ok in targets(result):
         print(f"  {figure}: {shown}, target {target}: {'-' if ok is None else 'PASS' if ok else 'MISS'}")
