@@ -19,7 +19,8 @@ server gives the measured round trip (RTT) that every time is divided by, and TC
 Per operation the relay's counters are read before and after (after the process ends and two RTTs have passed, so
 its closing segments are counted with it): connections (SYNs from the client side), frames, bytes, data segments and
 payload each way. Time in RTTs is the operation's wall time over the measured RTT; a cold operation cannot go below
-the protocol's round trips, and everything above is CPU, slow start or waiting.
+the protocol's round trips, and everything above is CPU, slow start or waiting. --rtt-trace FILE keeps the relay's
+log of every TCP segment, with a line after each operation, to see which round trips those are.
 
 Every namespace, link, relay and daemon made here is removed on the way out, on error and on Ctrl-C or SIGTERM too;
 nothing else is touched. Without root, `ip`, `nsenter` or veth support the section is skipped with the reason.
