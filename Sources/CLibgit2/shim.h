@@ -19,12 +19,19 @@ static inline int lockpool_built_libgit2_minor(void) { return LIBGIT2_VER_MINOR;
 /* The layout libgit2 1.8's ssh transport expects of a standard stream: it reads the socket `s` of its internal
    git_socket_stream (src/libgit2/streams/socket.h, unchanged from 1.5 to 1.8.4; the public git_stream `parent` grew
    `timeout` and `connect_timeout` in 1.7, which these headers carry). lockpool's stream (ConnectTunnel) uses the same
-   layout. */
+   layout; its own fields follow `s`, where libgit2 never reads. */
 typedef struct {
     git_stream parent;
     char *host;
     char *port;
     int s;
+    /* lockpool's: whether TCP_CORK is set (a write since the last read), and the shallow request repair of a git://
+       upload-pack connection (ConnectTunnel.swift, docs/decisions/0009-shallow-cache.md). */
+    int corked;
+    int writes;
+    int upload_pack;
+    unsigned char *deepen_request;
+    size_t deepen_request_length;
 } lockpool_socket_stream;
 
 /* git_libgit2_opts is variadic, which Swift cannot call; these wrappers fix the argument types. */

@@ -14,11 +14,6 @@ public enum InCommand {
         let configuration = try context.configuration(for: request.source, readsBuild: false)
         let pool = configuration.pool
         let branch = configuration.branch
-        // The destination shares the cache's object files, which hold the whole history, so depth is not applied
-        // (a shallow local fetch is no way out: libgit2 1.8.4's local transport refuses one).
-        if request.depth > 0 {
-            context.printer.line("depth is not supported by this libgit2; fetching full history")
-        }
         let client = LockPoolClient(configuration: configuration)
         let printer = context.printer
         return try await client.withFreshTip(clock: ContinuousClock(), events: printer.handle, logger: context.logger) {
@@ -31,6 +26,15 @@ public enum InCommand {
                     throw LockPoolError.versionNotOnBranch(ref: ref, branch: branch)
                 }
                 version = id
+            }
+            // The destination holds what the cache holds, from the tip down to its shallow boundary, and at least
+            // `depth` commits below the version (a walk past the boundary has the cache fetch deeper).
+            if request.depth > 0 {
+                var seen = 0
+                try repository.walkFirstParentIDs(from: version) { _ in
+                    seen += 1
+                    return seen < request.depth
+                }
             }
             guard try !history.commitsTouchingPool(from: version, limit: 1).isEmpty else {
                 throw LockPoolError.noHistory(pool: pool, ref: version.hex)
@@ -85,7 +89,7 @@ public enum InCommand {
     }
 
     /// Writes the repository, checked out detached at `version`, with `origin` set to the URI without userinfo, and the
-    /// whole history: the cache's object files, shared.
+    /// history the cache holds: its object files, shared, with its shallow boundary.
     private static func writeRepository(
         cache: LockRepositoryCache, configuration: PoolConfiguration, version: ObjectID, to destination: String
     ) throws {

@@ -118,21 +118,13 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
             stream.pointee.s = -1
             stream.pointee.parent.connect = { stream in ConnectTunnel.connect(stream) }
             stream.pointee.parent.read = { stream, buffer, length in
-                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { tunnel in
-                    let count = recv(tunnel.pointee.s, buffer, length, 0)
-                    if count < 0 {
-                        git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error receiving data from the tunnel")
-                    }
-                    return count
+                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { socket in
+                    SocketWrites.read(socket, buffer, length)
                 }
             }
             stream.pointee.parent.write = { stream, data, length, _ in
-                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { tunnel in
-                    let count = send(tunnel.pointee.s, data, length, Int32(MSG_NOSIGNAL))
-                    if count < 0 {
-                        git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error sending data to the tunnel")
-                    }
-                    return count
+                stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { socket in
+                    SocketWrites.write(socket, data, length)
                 }
             }
             stream.pointee.parent.close = { stream in
@@ -146,6 +138,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
                 stream!.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { tunnel in
                     free(tunnel.pointee.host)
                     free(tunnel.pointee.port)
+                    free(tunnel.pointee.deepen_request)
                     tunnel.deinitialize(count: 1)
                     tunnel.deallocate()
                 }

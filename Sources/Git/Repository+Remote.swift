@@ -337,11 +337,33 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     /// - Parameters:
     ///   - branch: the branch name without `refs/heads/`.
     ///   - localReference: the reference to point at the fetched tip (forced: a rewritten branch is followed).
-    ///   - depth: when positive, a shallow fetch of that many commits, if this libgit2 can
-    ///     (`Libgit2Version.supportsShallowFetch`); otherwise the full history.
+    ///   - depth: when positive and `fetchesShallow`, a shallow fetch of that many commits from the tip; otherwise
+    ///     everything the repository lacks. The repository's shallow roots are kept either way, in its files: open a
+    ///     shallow repository again after a fetch that brought commits before walking its history (libgit2 1.8.4
+    ///     remembers the roots it wrote, `keepingShallowRoots`).
     /// - Returns: the tip, or nil when the remote has no such branch (the local reference is then left alone).
     /// - Throws: `GitError` for connection, authentication or transfer failures.
     public func fetch(branch: String, into localReference: String, depth: Int = 0) throws -> ObjectID? {
+        if let path = localPath {
+            return try fetchLocally(branch: branch, into: localReference, path: path)
+        }
+        return try repository.keepingShallowRoots {
+            try fetchOverNetwork(branch: branch, into: localReference, depth: fetchesShallow ? depth : 0)
+        }
+    }
+
+    /// Whether `fetch(depth:)` fetches shallowly here: over git:// and http(s). libgit2 1.8.4 repeats a shallow request
+    /// on a connection that keeps its state, which lockpool's stream repairs for git:// but cannot for ssh (libssh2
+    /// writes to the socket itself), so ssh fetches whole (docs/decisions/0009-shallow-cache.md). A local repository
+    /// is read in place instead (`fetchLocally`).
+    public var fetchesShallow: Bool {
+        guard localPath == nil, let separator = url.firstRange(of: "://") else { return false }
+        guard ["git", "http", "https"].contains(url[..<separator.lowerBound].lowercased()) else { return false }
+        // The repair lives in lockpool's stream, which stands in for libgit2's only on a verified release.
+        return url.lowercased().hasPrefix("http") || ConnectTunnel.layoutIsVerified(for: .current)
+    }
+
+    private func fetchOverNetwork(branch: String, into localReference: String, depth: Int) throws -> ObjectID? {
         let secrets = options.allSecrets
         let remote = pointer
         let state = RemoteCallbackState(options: options)

@@ -4,7 +4,8 @@ import SystemPackage
 
 extension Repository {
     /// Gives this repository every object of `source` by linking its packs and loose objects into this object store,
-    /// or copying a file where a link is impossible (another file system).
+    /// or copying a file where a link is impossible (another file system). The object stores `source` reads in place
+    /// (`objects/info/alternates`) and its shallow roots come along, so this repository holds the same history.
     ///
     /// Objects are immutable and named by their content, so a linked file can never change under either repository;
     /// deleting `source` later leaves this one whole. Linking costs no CPU and no space, where a local fetch would build,
@@ -29,6 +30,13 @@ extension Repository {
                 counts.copied += 1
             }
         }
+        let alternates = FilePath("info/alternates")
+        if FileManager.default.fileExists(atPath: from.pushing(alternates).string) {
+            try FileManager.default.createDirectory(
+                atPath: to.appending("info").string, withIntermediateDirectories: true)
+            try Self.copy(from.pushing(alternates), to: to.pushing(alternates))
+        }
+        try writeShallowRoots(shallowRoots.union(source.shallowRoots))
         return counts
     }
 

@@ -131,6 +131,10 @@ public struct LockPoolClient: Sendable {
                     attempt: schedule.transientFailures + 1, of: schedule.policy.transientAttempts,
                     cause: transient.cause))
             try await pause(next, clock: schedule.clock)
+        case let truncated as HistoryTruncated:
+            // The operation's walks need more history than the shallow cache holds (docs/concurrency.md#a-shallow-cache).
+            guard try schedule.next(after: .truncatedHistory(truncated)) == .deepenCache else { return }
+            _ = try cache.deepen(logger: logger)
         case let error as GitError where LockRepositoryCache.isCorruption(error):
             // Objects the fetch did not need were damaged. Start again on a rebuilt cache; a push made before is
             // judged by the next fetch, as one with an unknown outcome (`AttemptState.pending`).
@@ -207,9 +211,18 @@ public struct LockPoolClient: Sendable {
         _ attempt: (Repository, ObjectID) throws -> Bool
     ) async {
         let deadline = clock.now.advanced(by: limit)
+        var deepenings = 0
         while clock.now < deadline {
-            let done =
-                (try? cache.withLock { try attempt(cache.repository, try cache.fetchTip(logger: logger)) }) ?? false
+            let done: Bool
+            do {
+                done = try cache.withLock { try attempt(cache.repository, try cache.fetchTip(logger: logger)) }
+            } catch is HistoryTruncated where deepenings < RetryPolicy.standard(retryDelay: .zero).cacheDeepenings {
+                deepenings += 1
+                _ = try? cache.deepen(logger: logger)
+                continue
+            } catch {
+                done = false
+            }
             if done { return }
             try? await clock.sleep(for: .milliseconds(50))
         }

@@ -113,7 +113,12 @@ public final class LockRepositoryCache {
         }
     }
 
-    /// Fetches the branch tip into the cache (forced) and returns it.
+    /// How deep an empty cache fetches: the tip and its parent, so that "what did the tip change" needs nothing more
+    /// (docs/concurrency.md#a-shallow-cache).
+    public static let coldDepth = 2
+
+    /// Fetches the branch tip into the cache (forced) and returns it: an empty cache fetches `coldDepth` commits where
+    /// the transport can (`Remote.fetchesShallow`), a warm one what is new since its last fetch.
     ///
     /// A damaged cache is not repaired here: the `GitError` is thrown as is, and the caller's retry schedule rebuilds
     /// the cache once per operation (``RetryPolicy``, docs/concurrency.md#the-cache).
@@ -122,17 +127,52 @@ public final class LockRepositoryCache {
     ///   failures worth retrying, or the `GitError` of a damaged cache.
     public func fetchTip(logger: Logger) throws -> ObjectID {
         try withLock {
-            logger.debug("fetching branch", metadata: ["branch": "\(branch)", "remote": "\(remoteURL)"])
-            let tip: ObjectID?
-            do {
-                tip = try remote().fetch(branch: branch, into: tipReference)
-            } catch let error as GitError where Self.isCorruption(error) {
-                throw error
-            } catch {
-                throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
+            let known = (try? repository.referenceTarget(tipReference)) ?? nil
+            return try fetchTip(depth: known == nil ? Self.coldDepth : 0, logger: logger)
+        }
+    }
+
+    private func fetchTip(depth: Int, logger: Logger) throws -> ObjectID {
+        logger.debug(
+            "fetching branch", metadata: ["branch": "\(branch)", "remote": "\(remoteURL)", "depth": "\(depth)"])
+        let tip: ObjectID?
+        let previous = (try? repository.referenceTarget(tipReference)) ?? nil
+        do {
+            tip = try remote().fetch(branch: branch, into: tipReference, depth: depth)
+            // libgit2 1.8.4 forgets a shallow cache's roots in memory when a fetch brings commits, although the file
+            // keeps them (`Remote.fetch`); a repository opened again reads them (docs/decisions/0009-shallow-cache.md).
+            if previous != nil, tip != previous, repository.isShallow {
+                repository = try Repository.open(at: path)
             }
-            guard let tip else { throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL) }
-            return tip
+        } catch let error as GitError where Self.isCorruption(error) {
+            throw error
+        } catch {
+            throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
+        }
+        guard let tip else { throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL) }
+        return tip
+    }
+
+    /// Fetches more history after a walk met the shallow boundary (`HistoryTruncated`): the cache is emptied and
+    /// fetched again 16 times deeper than it reached (at least 256 commits), or whole past 65,536 commits. libgit2
+    /// 1.8.4 does not deepen a repository that already has the tip, so the cache starts again
+    /// (docs/concurrency.md#a-shallow-cache).
+    ///
+    /// - Returns: the tip fetched.
+    /// - Throws: what `fetchTip` throws, `LockPoolError.gitFailed` when the cache cannot be created again.
+    public func deepen(logger: Logger) throws -> ObjectID {
+        try withLock {
+            var reached = 0
+            if let tip = try? repository.referenceTarget(tipReference) {
+                try? repository.walkFirstParentIDs(from: tip) { _ in
+                    reached += 1
+                    return true
+                }
+            }
+            let depth = max(256, reached * 16)
+            logger.debug("deepening the cache", metadata: ["reached": "\(reached)", "depth": "\(depth)"])
+            try recreate()
+            return try fetchTip(depth: depth > 65_536 ? 0 : depth, logger: logger)
         }
     }
 
@@ -145,12 +185,16 @@ public final class LockRepositoryCache {
     public func rebuild(cause: GitError, logger: Logger) throws {
         try withLock {
             logger.debug("rebuilding unusable cache", metadata: ["cause": "\(cause)"])
-            cachedRemote = nil
-            cachedPushRemote = nil
-            try? FileManager.default.removeItem(atPath: path)
-            do { repository = try Self.openOrCreate(path) } catch let error as GitError {
-                throw LockPoolError.gitFailed(operation: "rebuild the cache at \(path)", underlying: error)
-            }
+            try recreate()
+        }
+    }
+
+    private func recreate() throws {
+        cachedRemote = nil
+        cachedPushRemote = nil
+        try? FileManager.default.removeItem(atPath: path)
+        do { repository = try Self.openOrCreate(path) } catch let error as GitError {
+            throw LockPoolError.gitFailed(operation: "rebuild the cache at \(path)", underlying: error)
         }
     }
 

@@ -70,8 +70,10 @@ extension LockPoolClient {
             state.fetched = true
             let repository = cache.repository
             if let pending = state.pending {
+                // Judged before it is dropped: a walk that needs deeper history throws and keeps it pending.
+                let landed = try pending.landed(on: tip, in: repository)
                 state.pending = nil
-                if try pending.landed(on: tip, in: repository) {
+                if landed {
                     context.logger.debug("push with unknown outcome had won", metadata: ["commit": "\(pending.commit)"])
                     let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
                     return .won(
@@ -111,7 +113,7 @@ extension LockPoolClient {
                 // Stats read the wait from the claim commit: nothing else records it.
                 if [.acquire, .claim].contains(message.operation) { message.waited = context.waited }
                 let commit = try makeCommit(repository, tip: tip, updates: updates, message: message, time: now)
-                let push = PushInFlight(commit: commit, locks: locks)
+                let push = PushInFlight(commit: commit, parent: tip, locks: locks)
                 guard let interrupted = try send(push, context: context, state: &state) else { return .lost }
                 // The counts after the change, from the snapshot it was decided on: no second listing.
                 let after = PoolCounts(snapshot, changing: locks, to: stateAfter, at: commit)

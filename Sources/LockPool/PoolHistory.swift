@@ -135,8 +135,10 @@ extension PoolHistory {
     }
 
     /// Whether `commit` is `tip` or on its first-parent chain: a version on the branch.
+    ///
+    /// - Throws: `HistoryTruncated` when the repository is shallow and the answer lies below its boundary.
     public func isOnBranch(_ commit: ObjectID, tip: ObjectID) throws -> Bool {
-        guard repository.contains(commit) else { return false }
+        guard repository.contains(commit) || repository.isShallow else { return false }
         return try repository.isSameOrDescendant(tip, of: commit)
     }
 

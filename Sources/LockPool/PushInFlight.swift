@@ -16,6 +16,8 @@ enum PushOutcome: Equatable {
 /// tip it fetched descends from the commit, and if so the push had won.
 struct PushInFlight: Equatable {
     let commit: ObjectID
+    /// The tip the commit was made on (its first parent).
+    let parent: ObjectID
     /// The locks the commit changes.
     let locks: [String]
 
@@ -52,10 +54,17 @@ struct PushInFlight: Equatable {
         }
     }
 
-    /// Whether the push landed after all: `tip` is the commit or descends from it. False when the commit is not in
-    /// `repository` (a rebuilt cache whose fetch did not bring it: it never reached the branch).
+    /// Whether the push landed after all: the first-parent walk from `tip` meets the commit before its parent. Meeting
+    /// the parent first means another commit took the place after it. Only ids are compared, so the answer does not
+    /// depend on the commit being in `repository` (a rebuilt or deepened cache may not hold it).
+    ///
+    /// - Throws: `HistoryTruncated` when a shallow cache ends before either is met (docs/concurrency.md#a-shallow-cache).
     func landed(on tip: ObjectID, in repository: Repository) throws -> Bool {
-        guard (try? repository.commit(commit)) != nil else { return false }
-        return try repository.isSameOrDescendant(tip, of: commit)
+        var landed = false
+        try repository.walkFirstParentIDs(from: tip) { id in
+            landed = id == commit
+            return !landed && id != parent
+        }
+        return landed
     }
 }

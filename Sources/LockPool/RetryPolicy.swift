@@ -44,6 +44,9 @@ public struct RetryPolicy: Sendable, Equatable {
     public var pollInterval: Backoff
     /// Rebuilds of a damaged cache in one operation; the damage met after that is an error.
     public var cacheRebuilds: Int
+    /// Deeper fetches in one operation after its walks met a shallow cache's boundary: 4 take a cache from
+    /// `LockRepositoryCache.coldDepth` to the whole history (docs/concurrency.md#a-shallow-cache).
+    public var cacheDeepenings = 4
     /// The bound on the whole operation (waiting, lost races, transient retries); nil for none.
     public var timeout: Duration?
 
@@ -78,6 +81,8 @@ enum Setback {
     case damagedCache(GitError)
     /// The branch moved under our push.
     case lostRace(branch: String)
+    /// A walk met the boundary of a shallow cache (`HistoryTruncated`).
+    case truncatedHistory(HistoryTruncated)
     /// The operation cannot proceed on this tip (no free lock, the lock is held); `reason` says why, when known.
     case waiting(reason: String?)
 }
@@ -86,6 +91,8 @@ enum Setback {
 enum NextAttempt: Equatable {
     /// Delete and recreate the cache, then try again at once.
     case rebuildCache
+    /// Fetch deeper history (`LockRepositoryCache.deepen`), then try again at once.
+    case deepenCache
     /// Sleep this long, then try again.
     case sleep(Duration)
 }
@@ -105,6 +112,7 @@ struct RetrySchedule<C: Clock<Duration>> {
     /// Every lost race of the operation.
     private(set) var lostRaces = 0
     private(set) var cacheRebuilds = 0
+    private(set) var cacheDeepenings = 0
     /// When waiting for a lock began; nil while the operation has not waited.
     private(set) var waitingSince: C.Instant?
     /// Why the last attempt did not finish, for the timeout's message.
@@ -157,6 +165,15 @@ struct RetrySchedule<C: Clock<Duration>> {
             }
             cacheRebuilds += 1
             return .rebuildCache
+        case .truncatedHistory(let truncated):
+            guard cacheDeepenings < policy.cacheDeepenings else {
+                throw LockPoolError.gitFailed(
+                    operation: activity,
+                    underlying: GitError(
+                        code: .generic, function: "walk", message: "\(truncated) after the whole history was fetched"))
+            }
+            cacheDeepenings += 1
+            return .deepenCache
         case .lostRace(let branch):
             lostRaces += 1
             lastReason = "lost every push race on branch '\(branch)'"

@@ -134,10 +134,12 @@ private struct RemoteFixture {
                 == nil)
     }
 
-    @Test(arguments: LocalURLKind.allCases)
-    func secondFetchOfAnUnchangedTipDownloadsNothing(_ kind: LocalURLKind) throws {
+    /// Over git daemon: a local repository is read in place (`ShallowFetchTests.aLocalRepositoryIsReadInPlace`).
+    @Test(.enabled(if: gitIsAvailable)) func secondFetchOfAnUnchangedTipDownloadsNothing() throws {
         let fixture = try RemoteFixture(label: "fetch-twice")
-        let url = kind.url(of: fixture.origin)
+        let daemon = try GitDaemon(scratch: fixture.scratch)
+        defer { shutDown(daemon) }
+        let url = daemon.url(for: fixture.origin)
         let cache = try fixture.cache()
         let first = try fixture.fetch(into: cache, from: url)
         let afterFirst = fixture.objectFiles(of: cache)
@@ -478,5 +480,147 @@ struct DaemonRemoteTests {
         }
         // libgit2's local transport would force-update the ref; Remote pushes locally by compare-and-swap instead.
         #expect(bothWon == 0, "rounds where both pushes reported success (one commit lost): \(bothWon) of 25")
+    }
+}
+
+/// Shallow fetches and a shallow repository's history (docs/concurrency.md#a-shallow-cache,
+/// docs/decisions/0009-shallow-cache.md), over `git daemon` where libgit2 1.8.4 needs lockpool's stream to repair the
+/// request.
+@Suite(.enabled(if: gitIsAvailable)) struct ShallowFetchTests {
+    /// An origin with `extra` commits after its first, served by a daemon; a fresh cache; the daemon's URL.
+    private func served(_ label: String, extra: Int) throws -> (RemoteFixture, GitDaemon, Repository, String) {
+        let fixture = try RemoteFixture(label: label)
+        for index in 1...extra { try fixture.origin.writeFile("notes", content: "\(index)\n") }
+        let daemon = try GitDaemon(scratch: fixture.scratch)
+        return (fixture, daemon, try fixture.cache(), daemon.url(for: fixture.origin))
+    }
+
+    private func revisionCount(_ fixture: RemoteFixture, _ repository: Repository, _ ref: String = "master") throws
+        -> Int
+    {
+        let git = fixture.git.inDirectory(URL(fileURLWithPath: repository.gitDirectory))
+        try git.run(["fsck", "--no-dangling"])
+        return Int(try git.output("rev-list", "--count", ref)) ?? -1
+    }
+
+    @Test func aShallowFetchOverGitDaemonBringsTheTipAndItsParent() throws {
+        let (fixture, daemon, cache, url) = try served("shallow-daemon", extra: 20)
+        defer { shutDown(daemon) }
+        let remote = try Remote(repository: cache, url: url, options: RemoteOptions())
+        #expect(remote.fetchesShallow)
+        let tip = try #require(try remote.fetch(branch: "master", into: "refs/heads/master", depth: 2))
+        #expect(tip.hex == (try fixture.origin.commitID()))
+        let parent = try #require(try cache.commit(tip).parents.first)
+        #expect(cache.isShallow)
+        #expect(cache.shallowRoots == [parent])
+        #expect(try revisionCount(fixture, cache) == 2)
+
+        // A walk shows the tip, then stops at the boundary: the root's parents are not here to compare with.
+        var seen: [ObjectID] = []
+        let truncated = try #require(throws: HistoryTruncated.self) {
+            try cache.walkFirstParents(from: tip) { id in
+                seen.append(id)
+                return true
+            }
+        }
+        #expect(seen == [tip])
+        #expect(truncated.commit == parent)
+        // An id-only walk shows the root too.
+        var ids: [ObjectID] = []
+        #expect(throws: HistoryTruncated.self) {
+            try cache.walkFirstParentIDs(from: tip) { id in
+                ids.append(id)
+                return true
+            }
+        }
+        #expect(ids == [tip, parent])
+        #expect(try cache.isSameOrDescendant(tip, of: parent))
+        let first = try #require(ObjectID(hex: try fixture.origin.commitID("master~20")))
+        #expect(throws: HistoryTruncated.self) { try cache.isSameOrDescendant(tip, of: first) }
+    }
+
+    @Test func aFetchWithoutDepthKeepsTheShallowRoots() throws {
+        let (fixture, daemon, cache, url) = try served("shallow-keep", extra: 10)
+        defer { shutDown(daemon) }
+        let remote = try Remote(repository: cache, url: url, options: RemoteOptions())
+        _ = try remote.fetch(branch: "master", into: "refs/heads/master", depth: 2)
+        let roots = cache.shallowRoots
+        try #require(roots.count == 1)
+        for index in 1...5 { try fixture.origin.writeFile("more", content: "\(index)\n") }
+
+        // libgit2 1.8.4 alone would forget the root here, and the history would read as damaged.
+        let tip = try #require(try remote.fetch(branch: "master", into: "refs/heads/master"))
+        #expect(tip.hex == (try fixture.origin.commitID()))
+        #expect(cache.shallowRoots == roots)
+        #expect(try revisionCount(fixture, cache) == 7)
+        // Opened again, libgit2 walks down to the same boundary.
+        var walked = 0
+        #expect(throws: HistoryTruncated.self) {
+            try Repository.open(at: cache.gitDirectory).walkFirstParents(from: tip) { _ in
+                walked += 1
+                return true
+            }
+        }
+        #expect(walked == 6)
+    }
+
+    @Test func aShallowRepositoryPushesOverGitDaemon() throws {
+        let (fixture, daemon, cache, url) = try served("shallow-push", extra: 10)
+        defer { shutDown(daemon) }
+        let remote = try Remote(repository: cache, url: url, options: RemoteOptions())
+        let tip = try #require(try remote.fetch(branch: "master", into: "refs/heads/master", depth: 2))
+        let commit = try fixture.commit(in: cache, on: tip, writing: "x", to: "envs/unclaimed/x")
+        try remote.push(commit, toBranch: "master")
+        #expect(try fixture.origin.commitID() == commit.hex)
+        try fixture.git.inDirectory(fixture.origin.url).run(["fsck", "--no-dangling"])
+    }
+
+    @Test func sharedObjectsCarryTheShallowRoots() throws {
+        let (fixture, daemon, cache, url) = try served("shallow-share", extra: 5)
+        defer { shutDown(daemon) }
+        let tip = try #require(
+            try Remote(repository: cache, url: url, options: RemoteOptions()).fetch(
+                branch: "master", into: "refs/heads/master", depth: 2))
+        let copy = try Repository.create(at: fixture.scratch.url("copy").path, bare: true)
+        try copy.shareObjects(of: cache)
+        try copy.setReference("refs/heads/master", to: tip)
+        #expect(copy.shallowRoots == cache.shallowRoots)
+        #expect(try revisionCount(fixture, copy) == 2)
+    }
+
+    @Test func onlyGitAndHTTPFetchShallow() throws {
+        let fixture = try RemoteFixture(label: "shallow-which")
+        let cache = try fixture.cache()
+        func shallow(_ url: String) throws -> Bool {
+            try Remote(repository: cache, url: url, options: RemoteOptions()).fetchesShallow
+        }
+        #expect(try shallow("git://127.0.0.1/locks.git"))
+        #expect(try shallow("https://127.0.0.1/locks.git"))
+        #expect(try shallow("http://127.0.0.1/locks.git"))
+        // libssh2 writes the ssh socket itself, so libgit2 1.8.4's repeated request cannot be repaired there.
+        #expect(!(try shallow("ssh://git@127.0.0.1/locks.git")))
+        #expect(!(try shallow("git@127.0.0.1:locks.git")))
+        #expect(!(try shallow(fixture.origin.path)))
+        #expect(!(try shallow(fixture.origin.fileURL)))
+    }
+
+    @Test(arguments: LocalURLKind.allCases)
+    func aLocalRepositoryIsReadInPlace(_ kind: LocalURLKind) throws {
+        let fixture = try RemoteFixture(label: "local-in-place")
+        for index in 1...5 { try fixture.origin.writeFile("notes", content: "\(index)\n") }
+        let cache = try fixture.cache()
+        let tip = try #require(try fixture.fetch(into: cache, from: kind.url(of: fixture.origin)))
+        #expect(tip.hex == (try fixture.origin.commitID()))
+        // No object copied: the origin's object directory is an alternate.
+        #expect(fixture.objectFiles(of: cache) == ["info/alternates"])
+        let alternates = try String(contentsOfFile: cache.gitDirectory + "objects/info/alternates", encoding: .utf8)
+        #expect(alternates.trimmingCharacters(in: .newlines).hasSuffix("/objects"))
+        #expect(try revisionCount(fixture, cache) == 6)
+        // A second fetch after new commits lists the alternate once.
+        try fixture.origin.writeFile("notes", content: "six\n")
+        #expect(
+            try fixture.fetch(into: cache, from: kind.url(of: fixture.origin))?.hex == (try fixture.origin.commitID()))
+        let again = try String(contentsOfFile: cache.gitDirectory + "objects/info/alternates", encoding: .utf8)
+        #expect(again == alternates)
     }
 }

@@ -149,7 +149,10 @@ extension NextAttempt: Comparable {
 struct Refused: Error {}
 
 @Suite struct PushInFlightTests {
-    private let push = PushInFlight(commit: ObjectID(hex: String(repeating: "a", count: 40))!, locks: ["a"])
+    private let push = PushInFlight(
+        commit: ObjectID(hex: String(repeating: "a", count: 40))!,
+        parent: ObjectID(hex: String(repeating: "b", count: 40))!,
+        locks: ["a"])
 
     @Test func withoutASignalThePushReportsItsOutcome() throws {
         let interruption = Interruption()

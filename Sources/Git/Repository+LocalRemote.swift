@@ -94,6 +94,29 @@ extension Remote {
         return url.hasPrefix("/") ? url : nil
     }
 
+    /// Reads the branch of a local repository in place, without libgit2's local transport, which would build, write and
+    /// index a pack of the whole history: the repository's object store becomes an alternate of this one
+    /// (`objects/info/alternates`, as `git clone --shared` does), and the branch is read from its references. A fetch
+    /// then costs the same at any history length (docs/decisions/0009-shallow-cache.md).
+    ///
+    /// - Returns: the tip, or nil when the repository has no such branch.
+    /// - Throws: `GitError` (class `.repository`, `could not find repository at …` when there is none at `path`).
+    func fetchLocally(branch: String, into localReference: String, path: String) throws -> ObjectID? {
+        let source: Repository
+        do {
+            source = try Repository.open(at: path)
+        } catch let error as GitError where error.code == .notFound {
+            // libgit2's local transport's words for a missing repository, which `isRepositoryNotFound` reads.
+            throw GitError(
+                code: .notFound, errorClass: .repository, function: "git_repository_open_ext",
+                message: "could not find repository at '\(path)'")
+        }
+        guard let tip = try source.referenceTarget("refs/heads/\(branch)") else { return nil }
+        try repository.addAlternate(objectsOf: source, needing: tip)
+        try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
+        return tip
+    }
+
     /// Pushes to a local repository without libgit2's local transport, which checks fast-forward against the refs it
     /// listed at connect time and then overwrites the branch unconditionally (two racing pushes could both "win").
     /// Objects are copied, then the branch is moved by compare-and-swap from the commit's first parent.
@@ -105,5 +128,30 @@ extension Remote {
         guard try destination.compareAndSwapReference(target, from: parent, to: commit, message: "push") else {
             throw PushRejected(reference: target, reason: "non-fast-forward (the branch moved)", serverMessages: "")
         }
+    }
+}
+
+extension Repository {
+    /// Makes the objects of `source` readable here: its object directory is listed in `objects/info/alternates`
+    /// (kept for later processes) and, when `needed` is not readable yet, added to this process's object database.
+    /// Calls `git_odb_add_disk_alternate`.
+    ///
+    /// - Throws: `GitError` when the list cannot be written or the alternate added.
+    func addAlternate(objectsOf source: Repository, needing needed: ObjectID) throws {
+        let objects = FilePaths.join(source.gitDirectory, "objects")
+        let list = FilePaths.join(gitDirectory, "objects/info/alternates")
+        let listed = FileManager.default.contents(atPath: list).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        if !listed.split(whereSeparator: \.isNewline).contains(Substring(objects)) {
+            try FileManager.default.createDirectory(
+                atPath: FilePaths.join(gitDirectory, "objects/info"), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: list, contents: Data((listed + objects + "\n").utf8)) else {
+                throw GitError(code: .generic, errorClass: .os, function: "write", message: "could not write \(list)")
+            }
+        }
+        guard !contains(needed) else { return }
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, pointer), "git_repository_odb")
+        defer { git_odb_free(odb) }
+        try check(git_odb_add_disk_alternate(odb, objects), "git_odb_add_disk_alternate")
     }
 }

@@ -1,0 +1,95 @@
+import CLibgit2
+import Glibc
+
+/// What lockpool's stream (ConnectTunnel.swift) does with the bytes libgit2 reads and writes on a plain TCP socket:
+/// git://, and the socket under http(s). (libssh2 reads and writes the ssh socket itself.)
+///
+/// - **One request, one flight.** libgit2 writes a request as several small writes (a push: the command, then the pack
+///   in pieces; about 12 segments for one lock change). With `TCP_NODELAY` each left as its own segment, and past
+///   TCP's initial window the last ones waited a whole round trip for an ACK. The socket is corked (`TCP_CORK`) from
+///   the first write after a read and uncorked just before the next read, so a request leaves as full segments at once
+///   and nothing waits: libgit2 always reads after it has written a request.
+/// - **A shallow fetch over git://.** libgit2 1.8.4 sends the `want` and `deepen` lines of a shallow request a second
+///   time, together with `done`, on a connection that keeps its state (git://, ssh), where git's upload-pack expects
+///   only `have` lines and `done` and stops with `expected SHA1 list`. When a write begins with exactly the request
+///   already sent, that copy is left out (docs/decisions/0009-shallow-cache.md). HTTP is stateless, and there the
+///   repetition is what the protocol wants, so only git:// upload-pack connections are repaired.
+enum SocketWrites {
+    /// The stream's `read`: uncorks (sending what is queued), then receives.
+    static func read(
+        _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ buffer: UnsafeMutableRawPointer?, _ length: Int
+    )
+        -> Int
+    {
+        setCork(socket, false)
+        let count = recv(socket.pointee.s, buffer, length, 0)
+        if count < 0 { git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error receiving data from the tunnel") }
+        return count
+    }
+
+    /// The stream's `write`: corks, leaves out a repeated shallow request, then sends. Returns the bytes of `data`
+    /// consumed (a left-out copy counts as consumed).
+    static func write(
+        _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ data: UnsafePointer<CChar>?, _ length: Int
+    )
+        -> Int
+    {
+        guard let data else { return 0 }
+        setCork(socket, true)
+        let bytes = UnsafeRawBufferPointer(start: data, count: length)
+        let skipped = repeatedRequestLength(socket, bytes)
+        socket.pointee.writes += 1
+        if skipped == length { return length }
+        let count = send(socket.pointee.s, data + skipped, length - skipped, Int32(MSG_NOSIGNAL))
+        if count < 0 {
+            git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error sending data to the tunnel")
+            return count
+        }
+        return skipped + count
+    }
+
+    private static func setCork(_ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ on: Bool) {
+        guard (socket.pointee.corked != 0) != on else { return }
+        var value: Int32 = on ? 1 : 0
+        setsockopt(socket.pointee.s, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
+        socket.pointee.corked = on ? 1 : 0
+    }
+
+    /// How many leading bytes of `bytes` repeat the shallow request this git:// upload-pack connection already sent
+    /// (0 when none), remembering the first such request.
+    static func repeatedRequestLength(
+        _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ bytes: UnsafeRawBufferPointer
+    )
+        -> Int
+    {
+        if socket.pointee.writes == 0 {
+            // git://'s first write names the service: `<length>git-upload-pack /path\0host=…\0`.
+            socket.pointee.upload_pack =
+                bytes.count > 20 && bytes[4..<20].elementsEqual("git-upload-pack ".utf8) ? 1 : 0
+            return 0
+        }
+        guard socket.pointee.upload_pack != 0 else { return 0 }
+        if let sent = socket.pointee.deepen_request {
+            let count = socket.pointee.deepen_request_length
+            guard bytes.count >= count, memcmp(sent, bytes.baseAddress!, count) == 0 else { return 0 }
+            free(sent)
+            socket.pointee.deepen_request = nil
+            socket.pointee.deepen_request_length = 0
+            return count
+        }
+        if isShallowRequest(bytes) {
+            let copy = malloc(bytes.count)!.assumingMemoryBound(to: UInt8.self)
+            copy.initialize(from: bytes.bindMemory(to: UInt8.self).baseAddress!, count: bytes.count)
+            socket.pointee.deepen_request = copy
+            socket.pointee.deepen_request_length = bytes.count
+        }
+        return 0
+    }
+
+    /// A whole shallow request: `want` lines, a `deepen` line and the flush packet that ends it.
+    static func isShallowRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        return bytes.count > 9 && bytes[4..<9].elementsEqual("want ".utf8) && text.contains("deepen ")
+            && text.hasSuffix("0000")
+    }
+}
