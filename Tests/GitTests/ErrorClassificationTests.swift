@@ -364,7 +364,9 @@ struct SSHClassificationTests {
         let tip = try #require(
             try cache.fetch(branch: "master", from: fixture.origin.path, into: "refs/heads/master", options: .init()))
         let blob = try #require(try cache.entry(at: "envs/unclaimed/env-1", inTree: try cache.treeID(ofCommit: tip))).id
+        // The local origin is read in place: repack takes its objects in, then the cache stands alone.
         try fixture.git.run(["--git-dir", cache.gitDirectory, "repack", "-a", "-d", "-q"])
+        try FileManager.default.removeItem(atPath: cache.gitDirectory + "objects/info/alternates")
         return (cache.gitDirectory, tip, blob)
     }
 

@@ -178,7 +178,9 @@ struct RemoteFailureServerTests {
             let blob = try #require(try cache.repository.entry(at: "envs/unclaimed/env-1", inTree: tree)).id
             return (cache.path, tip, tree, blob)
         }()
+        // The local origin is read in place: repack takes its objects in, then the cache stands alone.
         try fixture.git.run(["--git-dir", path, "repack", "-a", "-d", "-q"])
+        try FileManager.default.removeItem(atPath: path + "/objects/info/alternates")
         let packs = path + "/objects/pack"
         let pack = try #require(
             try FileManager.default.contentsOfDirectory(atPath: packs).first { $0.hasSuffix(".pack") })
