@@ -106,7 +106,7 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "StringSupportTests", dependencies: ["StringSupport", "TestSupport"], swiftSettings: upcoming),
-        .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: upcoming),
+        .testTarget(name: "GitTests", dependencies: ["Git", "CLibgit2", "TestSupport"], swiftSettings: upcoming),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "TestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "LockPoolTests",

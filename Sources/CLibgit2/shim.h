@@ -30,6 +30,7 @@ typedef struct {
     int corked;
     int writes;
     int upload_pack;
+    int pipelined_done;
     unsigned char *deepen_request;
     size_t deepen_request_length;
 } lockpool_socket_stream;

@@ -400,12 +400,16 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
                 fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
                 fetchOptions.follow_redirects = options.redirectOption
                 if depth > 0 { _ = lockpool_fetch_options_set_depth(&fetchOptions, Int32(clamping: depth)) }
+                // No reference, no `have`: lockpool's stream may send `done` with the shallow request (SocketWrites).
+                let pipelines = depth > 0 && !repository.hasReferences
                 try withStringArray(["+refs/heads/\(branch):\(localReference)"]) { refspecs in
                     try withStringArray(options.customHeaders) { headers in
                         fetchOptions.custom_headers = headers.pointee
                         let status = state.withProxyOptions { proxy in
                             fetchOptions.proxy_opts = proxy
-                            return git_remote_download(remote, refspecs, &fetchOptions)
+                            return SocketWrites.pipeliningDone(pipelines) {
+                                git_remote_download(remote, refspecs, &fetchOptions)
+                            }
                         }
                         if status < 0 {
                             throw state.storedError ?? lastError(status, "git_remote_download", redacting: secrets)

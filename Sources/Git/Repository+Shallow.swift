@@ -25,6 +25,18 @@ extension Repository {
         return Set(lines.compactMap { ObjectID(hex: String($0)) })
     }
 
+    /// Whether any reference exists (HEAD aside): a fetch into a repository without one has no `have` to offer. Calls
+    /// `git_reference_iterator_new`.
+    var hasReferences: Bool {
+        var iterator: OpaquePointer?
+        guard git_reference_iterator_new(&iterator, pointer) == 0 else { return true }
+        defer { git_reference_iterator_free(iterator) }
+        var reference: OpaquePointer?
+        let status = git_reference_next(&reference, iterator)
+        git_reference_free(reference)
+        return status != GIT_ITEROVER.rawValue
+    }
+
     /// Whether some history is missing below the fetched commits. Calls `git_repository_is_shallow`.
     public var isShallow: Bool { git_repository_is_shallow(pointer) == 1 }
 

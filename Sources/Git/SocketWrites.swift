@@ -1,5 +1,6 @@
 import CLibgit2
 import Glibc
+import Synchronization
 
 /// What lockpool's stream (ConnectTunnel.swift) does with the bytes libgit2 reads and writes on a plain TCP socket:
 /// git://, and the socket under http(s). (libssh2 reads and writes the ssh socket itself.)
@@ -9,13 +10,38 @@ import Glibc
 ///   TCP's initial window the last ones waited a whole round trip for an ACK. The socket is corked (`TCP_CORK`) from
 ///   the first write after a read and uncorked just before the next read, so a request leaves as full segments at once
 ///   and nothing waits: libgit2 always reads after it has written a request.
+/// - **No delayed acknowledgement.** git's server writes a reply in pieces without `TCP_NODELAY` (the shallow lines,
+///   then the flush packet that ends them; the references, then their flush), and Nagle's algorithm holds the last
+///   small piece until the first is acknowledged. A delayed ACK (40 ms on Linux) made that a 40 ms stall per reply on
+///   loopback; the client acknowledges every receive at once.
+/// - **No delayed acknowledgement.** git's server writes a reply in pieces without `TCP_NODELAY` (the shallow lines,
+///   then the flush packet that ends them; the references, then their flush), and Nagle's algorithm holds the last
+///   small piece until the first is acknowledged. A delayed ACK (40 ms on Linux) made that a 40 ms stall per reply on
+///   loopback; the client acknowledges every receive at once.
 /// - **A shallow fetch over git://.** libgit2 1.8.4 sends the `want` and `deepen` lines of a shallow request a second
 ///   time, together with `done`, on a connection that keeps its state (git://, ssh), where git's upload-pack expects
 ///   only `have` lines and `done` and stops with `expected SHA1 list`. When a write begins with exactly the request
 ///   already sent, that copy is left out (docs/decisions/0009-shallow-cache.md). HTTP is stateless, and there the
 ///   repetition is what the protocol wants, so only git:// upload-pack connections are repaired.
+/// - **`done` goes with a shallow request from an empty repository.** Such a fetch has no `have` to offer, so after the
+///   server's shallow lines libgit2 can only say `done`; sending it at once, behind the request, saves that round trip
+///   (and the server's Nagle wait on its flush packet). `Remote` marks such a fetch (`pipelinesDone`); the `done`
+///   libgit2 sends later is left out with the repeated request.
 enum SocketWrites {
-    /// The stream's `read`: uncorks (sending what is queued), then receives.
+    /// Set by `Remote` around a shallow download into a repository without references.
+    private static let pipelinesDone = Atomic<Bool>(false)
+
+    /// Runs `body` (a download) with `done` sent behind a shallow request when `enabled`.
+    static func pipeliningDone<T>(_ enabled: Bool, _ body: () throws -> T) rethrows -> T {
+        pipelinesDone.store(enabled, ordering: .relaxed)
+        defer { pipelinesDone.store(false, ordering: .relaxed) }
+        return try body()
+    }
+
+    private static let done = Array("0009done\n".utf8)
+
+    /// The stream's `read`: uncorks (sending what is queued), receives, and acknowledges at once (`TCP_QUICKACK`,
+    /// which Linux clears after a while, so it is set after every receive).
     static func read(
         _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ buffer: UnsafeMutableRawPointer?, _ length: Int
     )
@@ -24,6 +50,8 @@ enum SocketWrites {
         setCork(socket, false)
         let count = recv(socket.pointee.s, buffer, length, 0)
         if count < 0 { git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error receiving data from the tunnel") }
+        var on: Int32 = 1
+        setsockopt(socket.pointee.s, Int32(IPPROTO_TCP), TCP_QUICKACK, &on, socklen_t(MemoryLayout<Int32>.size))
         return count
     }
 
@@ -40,12 +68,37 @@ enum SocketWrites {
         let skipped = repeatedRequestLength(socket, bytes)
         socket.pointee.writes += 1
         if skipped == length { return length }
+        if skipped == 0, socket.pointee.deepen_request != nil, socket.pointee.pipelined_done == 0,
+            pipelinesDone.load(ordering: .relaxed)
+        {
+            // The shallow request just remembered: send it and `done` together.
+            let sent = sendAll(socket, bytes) && done.withUnsafeBytes { sendAll(socket, $0) }
+            guard sent else { return -1 }
+            socket.pointee.pipelined_done = 1
+            return length
+        }
         let count = send(socket.pointee.s, data + skipped, length - skipped, Int32(MSG_NOSIGNAL))
         if count < 0 {
             git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error sending data to the tunnel")
             return count
         }
         return skipped + count
+    }
+
+    /// Sends every byte (the socket blocks); false after a failure, with libgit2's error set.
+    private static func sendAll(_ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ bytes: UnsafeRawBufferPointer)
+        -> Bool
+    {
+        var offset = 0
+        while offset < bytes.count {
+            let count = send(socket.pointee.s, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            guard count > 0 else {
+                git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error sending data to the tunnel")
+                return false
+            }
+            offset += count
+        }
+        return true
     }
 
     private static func setCork(_ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ on: Bool) {
@@ -70,11 +123,12 @@ enum SocketWrites {
         }
         guard socket.pointee.upload_pack != 0 else { return 0 }
         if let sent = socket.pointee.deepen_request {
-            let count = socket.pointee.deepen_request_length
+            var count = socket.pointee.deepen_request_length
             guard bytes.count >= count, memcmp(sent, bytes.baseAddress!, count) == 0 else { return 0 }
             free(sent)
             socket.pointee.deepen_request = nil
             socket.pointee.deepen_request_length = 0
+            if socket.pointee.pipelined_done != 0, bytes.dropFirst(count).starts(with: done) { count += done.count }
             return count
         }
         if isShallowRequest(bytes) {

@@ -58,22 +58,22 @@ public struct RepositoryHealth {
 
     public init(repository: Repository) { self.repository = repository }
 
-    /// Checks `pools` (every pool at the tip when empty) at `tip` and replays their first-parent history.
+    /// Checks `pools` (every pool at the tip when empty) at `tip` and replays their first-parent history: all of it,
+    /// or with `since` the commits from `since` on, starting from the pools as the newest older commit left them (the
+    /// bound that keeps a shallow cache from fetching the whole history, docs/concurrency.md#a-shallow-cache).
     ///
-    /// - Throws: `GitError` when the repository cannot be read.
-    public func check(tip: ObjectID, pools requested: [String] = []) throws -> HealthReport {
+    /// - Throws: `GitError` when the repository cannot be read, `HistoryTruncated` when it needs more history.
+    public func check(tip: ObjectID, pools requested: [String] = [], since: Date? = nil) throws -> HealthReport {
         let pools = requested.isEmpty ? try PoolCatalog.pools(in: repository, at: tip) : requested
         var problems: [HealthProblem] = []
         let tipTree = try repository.treeID(ofCommit: tip)
         for pool in pools { problems += try tipProblems(pool, tree: tipTree) }
-        var commits: [ObjectID] = []
-        try repository.walkFirstParents(from: tip) { id in
-            commits.append(id)
-            return true
-        }
+        let (commits, base) = try commitsToReplay(from: tip, since: since)
         for pool in pools {
             let reader = PoolDirectories(repository: repository, pool: pool)
-            var before = PoolDirectories.Listing()
+            var before =
+                try base.map { try reader.listing(ofTree: try repository.treeID(ofCommit: $0)) }
+                ?? PoolDirectories.Listing()
             for id in commits.reversed() {
                 let commit = try repository.commit(id)
                 let poolEntry = try repository.entry(at: pool, inTree: commit.tree)
@@ -84,6 +84,22 @@ public struct RepositoryHealth {
             }
         }
         return HealthReport(tip: tip, pools: pools, commitsReplayed: commits.count, problems: problems)
+    }
+
+    /// The first-parent commits from `tip`, newest first, down to the first one older than `since` (the base, not
+    /// replayed), or to the root.
+    private func commitsToReplay(from tip: ObjectID, since: Date?) throws -> (commits: [ObjectID], base: ObjectID?) {
+        var commits: [ObjectID] = []
+        var base: ObjectID?
+        try repository.walkFirstParents(from: tip) { id in
+            if let since, try repository.commit(id).committer.time < since {
+                base = id
+                return false
+            }
+            commits.append(id)
+            return true
+        }
+        return (commits, base)
     }
 
     private func tipProblems(_ pool: String, tree: ObjectID) throws -> [HealthProblem] {

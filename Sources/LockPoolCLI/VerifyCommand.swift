@@ -37,6 +37,11 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The pools to check (default: all).") var pools: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "Replay only commits since: RFC 3339, a date, or an age (36h, 7d); the pools as the newest older commit left them are the start.",
+            valueName: "time"))
+    var since: TimeArgument?
     @Flag(help: "Count warnings as errors.") var strict = false
     @Flag(help: "Print JSON for scripts.") var json = false
 
@@ -47,7 +52,7 @@ struct VerifyCommand: AsyncParsableCommand {
         try await session.run {
             let configuration = try session.configuration(pool: pools.first ?? "pool")
             let report = try await session.withFreshTip(configuration) { repository, tip in
-                try RepositoryHealth(repository: repository).check(tip: tip, pools: pools)
+                try RepositoryHealth(repository: repository).check(tip: tip, pools: pools, since: since?.date)
             }
             let errors = report.problems.filter { $0.severity == .error }.count
             let warnings = report.problems.count - errors

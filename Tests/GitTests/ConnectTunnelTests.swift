@@ -1,3 +1,5 @@
+import CLibgit2
+import Glibc
 import Testing
 
 @testable import Git
@@ -56,5 +58,52 @@ import Testing
         Libgit2.initializeOnce()
         #expect(ConnectTunnel.layoutIsVerified(for: .current), "libgit2 \(Libgit2Version.current)")
         #expect(ConnectTunnel.builtRelease == (1, 8), "built against libgit2 \(ConnectTunnel.builtRelease)")
+    }
+}
+
+/// The repair of libgit2 1.8.4's repeated shallow request on a git:// upload-pack connection (SocketWrites,
+/// docs/decisions/0009-shallow-cache.md), byte for byte as libgit2 writes them.
+@Suite struct ShallowRequestRepairTests {
+    private let service = Array("002egit-upload-pack /locks.git\0host=127.0.0.1\0".utf8)
+    private let request = Array(
+        ("007cwant ff38ade04f9d11cbd04ceb990de90d05128c477e multi_ack_detailed side-band-64k include-tag thin-pack "
+            + "ofs-delta shallow \n000ddeepen 2\n0000").utf8)
+    private let done = Array("0009done\n".utf8)
+
+    /// Feeds `writes` to a fresh stream state as consecutive writes; returns how many leading bytes each leaves out.
+    private func skipped(_ writes: [[UInt8]], pipelined: Bool = false) -> [Int] {
+        let socket = UnsafeMutablePointer<lockpool_socket_stream>.allocate(capacity: 1)
+        socket.initialize(to: lockpool_socket_stream())
+        defer {
+            free(socket.pointee.deepen_request)
+            socket.deallocate()
+        }
+        return writes.map { bytes in
+            let count = bytes.withUnsafeBytes { SocketWrites.repeatedRequestLength(socket, $0) }
+            socket.pointee.writes += 1
+            if pipelined, socket.pointee.deepen_request != nil { socket.pointee.pipelined_done = 1 }
+            return count
+        }
+    }
+
+    @Test func theRepeatedRequestIsLeftOutOnce() {
+        #expect(skipped([service, request, request + done]) == [0, 0, request.count])
+        // Only once: a later identical write goes out.
+        #expect(skipped([service, request, request + done, request]) == [0, 0, request.count, 0])
+    }
+
+    @Test func withDonePipelinedTheLaterDoneIsLeftOutToo() {
+        #expect(skipped([service, request, request + done], pipelined: true) == [0, 0, request.count + done.count])
+    }
+
+    @Test func otherConnectionsAndRequestsAreLeftAlone() {
+        // A push, an HTTP request, and a fetch without `deepen` are never touched.
+        let receive = Array("002fgit-receive-pack /locks.git\0host=127.0.0.1\0".utf8)
+        #expect(skipped([receive, request, request + done]) == [0, 0, 0])
+        let http = Array("POST /locks.git/git-upload-pack HTTP/1.1\r\n\r\n".utf8)
+        #expect(skipped([http, request, request + done]) == [0, 0, 0])
+        let plain = Array(
+            "0074want ff38ade04f9d11cbd04ceb990de90d05128c477e multi_ack_detailed side-band-64k ofs-delta\n0000".utf8)
+        #expect(skipped([service, plain, plain + done]) == [0, 0, 0])
     }
 }

@@ -28,6 +28,30 @@ private func rendered(_ operation: LockOperation, _ pool: String, _ lock: String
 }
 
 @Suite struct RepositoryHealthTests {
+    @Test func sinceReplaysOnlyTheNewerCommitsFromTheStateBeforeThem() throws {
+        let history = try HandBuiltHistory(label: "health-since", pools: ["envs": ["a": .unclaimed("A")]])
+        // A double claim by hand, then a clean release and claim after the bound.
+        try history.commit("claiming: a") { try history.move("a", in: "envs", toClaimed: true) }
+        try history.commit("team/pipe/job build 9 claiming: a") { try history.write("envs/claimed/a", "A2") }
+        try history.commit("unclaiming: a") { try history.move("a", in: "envs", toClaimed: false) }
+        let bound = history.time.addingTimeInterval(1)
+        try history.commit("claiming: a", at: bound.addingTimeInterval(59)) {
+            try history.move("a", in: "envs", toClaimed: true)
+        }
+        try history.commit("unclaiming: a") { try history.move("a", in: "envs", toClaimed: false) }
+        let (repository, tip) = try history.open()
+        let health = RepositoryHealth(repository: repository)
+
+        let whole = try health.check(tip: tip)
+        #expect(whole.commitsReplayed == history.commits.count)
+        #expect(summary(whole.problems, history).contains { $0.hasPrefix("error double-claim envs/a c2 ") })
+        let recent = try health.check(tip: tip, since: bound)
+        #expect(recent.commitsReplayed == 2)
+        #expect(recent.problems == [], "\(summary(recent.problems, history))")
+        // A bound before the first commit replays everything.
+        #expect(try health.check(tip: tip, since: HandBuiltHistory.start.addingTimeInterval(-1)).commitsReplayed == 6)
+    }
+
     @Test func aHealthyRepositoryHasNoProblems() throws {
         let history = try HandBuiltHistory(
             label: "health-ok",
