@@ -129,4 +129,33 @@ struct ShallowCacheTests {
         expectFailure(result, "version \(first.version.ref) is not on branch 'master'")
         try FaultInjectionTests.expectVerified(server)
     }
+
+    @Test func statusAndVerifyReadOnlyTheHistoryTheyNeed() throws {
+        let server = try server("shallow-cli")
+        let held = try expectSuccess(try server.client("holder").out(["claim": "a"]), lock: "a", pool: "p")
+        try addFiller(to: server)
+        let home = try server.scratch.directory("home")
+        let tmp = try server.scratch.directory("cli-tmp")
+        func lockpool(_ arguments: [String]) throws -> ExecutableResult {
+            try server.executables.lockpool(
+                arguments + ["--repo", server.uri, "--branch", "master"],
+                environment: ["HOME": home.path, "TMPDIR": tmp.path], timeout: .seconds(120))
+        }
+        // status walks back to the claim, 300 commits below the first fetch, and names it.
+        let status = try lockpool(["status", "p", "--json"])
+        #expect(status.status == 0, "\(status)")
+        let lock = try #require(try status.decodeSnakeCase(StatusJSON.self).lock("a", in: "p"))
+        #expect(lock.state == "claimed" && lock.commit == held.version.ref, "\(status.stdoutText)")
+        // verify --since replays only the recent commits; without it, the whole history.
+        let since = try lockpool(["verify", "p", "--since", "2000-01-01", "--json"])
+        #expect(since.status == 0, "\(since)")
+        // The filler's committer times are a second apart: from the 50th commit below the tip on.
+        let seconds = try #require(Double(try server.repository.git.output("log", "-1", "--format=%ct", "master~50")))
+        let bound = Date(timeIntervalSince1970: seconds).ISO8601Format()
+        let recent = try lockpool(["verify", "p", "--since", bound, "--json"])
+        #expect(recent.status == 0, "\(recent)")
+        let all = try since.decodeSnakeCase(VerifyJSON.self)
+        #expect(all.healthy && all.commitsReplayed == Self.filler + 2, "\(since.stdoutText)")
+        #expect(try recent.decodeSnakeCase(VerifyJSON.self).commitsReplayed == 51, "\(recent.stdoutText)")
+    }
 }
