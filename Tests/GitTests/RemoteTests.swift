@@ -539,6 +539,28 @@ struct DaemonRemoteTests {
         #expect(throws: HistoryTruncated.self) { try cache.isSameOrDescendant(tip, of: first) }
     }
 
+    /// Over HTTP the repetition of the request is the protocol (stateless): nothing is repaired, and it works.
+    @Test(.enabled(if: HTTPSGitServer.isAvailable(tls: false)))
+    func aShallowFetchAndPushOverSmartHTTP() throws {
+        let fixture = try RemoteFixture(label: "shallow-http")
+        for index in 1...20 { try fixture.origin.writeFile("notes", content: "\(index)\n") }
+        let server = try HTTPSGitServer(scratch: fixture.scratch, tls: false)
+        defer { server.stop() }
+        let cache = try fixture.cache()
+        let remote = try Remote(repository: cache, url: server.url(for: fixture.origin), options: RemoteOptions())
+        #expect(remote.fetchesShallow)
+        let tip = try #require(try remote.fetch(branch: "master", into: "refs/heads/master", depth: 2))
+        #expect(tip.hex == (try fixture.origin.commitID()))
+        #expect(cache.shallowRoots == [try #require(try cache.commit(tip).parents.first)])
+        #expect(try revisionCount(fixture, cache) == 2)
+        let commit = try fixture.commit(in: cache, on: tip, writing: "x", to: "envs/unclaimed/x")
+        try remote.push(commit, toBranch: "master")
+        #expect(try fixture.origin.commitID() == commit.hex)
+        try fixture.origin.writeFile("more", content: "1\n")
+        #expect(try remote.fetch(branch: "master", into: "refs/heads/master")?.hex == (try fixture.origin.commitID()))
+        #expect(try revisionCount(fixture, cache) == 4)
+    }
+
     @Test func aFetchWithoutDepthKeepsTheShallowRoots() throws {
         let (fixture, daemon, cache, url) = try served("shallow-keep", extra: 10)
         defer { shutDown(daemon) }
