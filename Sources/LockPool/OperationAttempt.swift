@@ -199,7 +199,7 @@ extension LockPoolClient {
             report.status = try WaitingStatus(repository: repository, snapshot: snapshot, now: context.wallClock.now())
                 .line(elapsed: context.waited, locks: locks, waitingForClaim: waitingForClaim)
             report.reason =
-                queueReason
+                try queueReason
                 ?? waitReason(context.operation, locks: locks, repository: repository, snapshot: snapshot)
         }
         if context.reportsHolders, state.holdersTip != tip {
@@ -212,9 +212,12 @@ extension LockPoolClient {
     }
 
     /// Why `operation` waits on `snapshot`, naming the holder when it waits for one lock.
+    ///
+    /// - Throws: `HistoryTruncated` when the holder's claim lies below a shallow cache's boundary (the cache fetches
+    ///   deeper, docs/concurrency.md#a-shallow-cache).
     private func waitReason(
         _ operation: PoolOperation, locks: [String], repository: Repository, snapshot: PoolSnapshot
-    ) -> String {
+    ) throws -> String {
         let pool = configuration.pool
         switch operation {
         case .acquire: return "no unclaimed lock in pool '\(pool)'"
@@ -223,7 +226,14 @@ extension LockPoolClient {
         default:
             let lock = operation.lock ?? ""
             let history = PoolHistory(repository: repository, pool: pool)
-            let claim = (try? history.claimCommit(of: lock, at: snapshot.commit)) ?? nil
+            let claim: Commit?
+            do {
+                claim = try history.claimCommit(of: lock, at: snapshot.commit)
+            } catch let truncated as HistoryTruncated {
+                throw truncated
+            } catch {
+                claim = nil
+            }
             let holder = claim.map { PoolHistory.holder(of: $0).description }
             return "lock '\(lock)' in pool '\(pool)' is still claimed" + (holder.map { " by \($0)" } ?? "")
         }
