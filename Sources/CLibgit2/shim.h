@@ -33,6 +33,9 @@ typedef struct {
     int pipelined_done;
     unsigned char *deepen_request;
     size_t deepen_request_length;
+    /* The request a prepared connection (PreparedConnection.swift) already sent, left out of the first write. */
+    unsigned char *prepared_request;
+    size_t prepared_request_length;
 } lockpool_socket_stream;
 
 /* git_libgit2_opts is variadic, which Swift cannot call; these wrappers fix the argument types. */

@@ -105,6 +105,11 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
         return true
     }
 
+    /// Whether lockpool's stream connects directly: registered, and no tunnel installed.
+    static var directStreamIsRegistered: Bool {
+        layoutIsVerified(for: .current) && activeTunnel.withLock { $0 == nil }
+    }
+
     private static func register() throws {
         var registration = git_stream_registration()
         registration.version = GIT_STREAM_VERSION
@@ -139,6 +144,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
                     free(tunnel.pointee.host)
                     free(tunnel.pointee.port)
                     free(tunnel.pointee.deepen_request)
+                    free(tunnel.pointee.prepared_request)
                     tunnel.deinitialize(count: 1)
                     tunnel.deallocate()
                 }
@@ -157,6 +163,14 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
             let host = String(cString: socket.pointee.host)
             let port = String(cString: socket.pointee.port)
             guard let tunnel = activeTunnel.withLock({ $0 }) else {
+                if let (fd, request) = PreparedConnection.take(host: host, port: port) {
+                    socket.pointee.s = fd
+                    let copy = malloc(request.count)!.assumingMemoryBound(to: UInt8.self)
+                    copy.initialize(from: request, count: request.count)
+                    socket.pointee.prepared_request = copy
+                    socket.pointee.prepared_request_length = request.count
+                    return 0
+                }
                 // libgit2's own wording (streams/socket.c), which `GitError.isUnresolvableHost` and `isTransient` read:
                 // getaddrinfo's text when the name does not resolve, errno's when no address accepts.
                 let (fd, resolution) = openSocket(host: host, port: Int(port) ?? 0)
@@ -225,7 +239,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
 
     /// A connected TCP socket with `TCP_NODELAY`, trying each resolved address in turn; -1 when none accepts (errno
     /// from the last attempt), or when the name does not resolve (then `resolutionError` is getaddrinfo's status).
-    private static func openSocket(host: String, port: Int) -> (fd: Int32, resolutionError: Int32) {
+    static func openSocket(host: String, port: Int) -> (fd: Int32, resolutionError: Int32) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

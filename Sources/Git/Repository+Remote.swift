@@ -422,6 +422,16 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         }
     }
 
+    /// Opens the connection of the next push to this git:// remote now, on a thread, so that it is ready when the push
+    /// comes (`PreparedConnection`); nothing for other transports, or when connections go through `https_tunnel`.
+    public func preparePush() {
+        guard ConnectTunnel.directStreamIsRegistered else { return }
+        PreparedConnection.prepare(forPushTo: url)
+    }
+
+    /// Closes the push connections `preparePush` opened that no push used.
+    public static func discardPreparedPushes() { PreparedConnection.discardAll() }
+
     /// Pushes `commit` to `refs/heads/<branch>`, without force, and reads the per-reference status:
     /// `git_remote_push` returns 0 even when the server refuses the reference.
     ///

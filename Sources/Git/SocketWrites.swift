@@ -63,8 +63,25 @@ enum SocketWrites {
         -> Int
     {
         guard let data else { return 0 }
-        setCork(socket, true)
         let bytes = UnsafeRawBufferPointer(start: data, count: length)
+        if let sent = socket.pointee.prepared_request {
+            let count = socket.pointee.prepared_request_length
+            let request = Array(UnsafeBufferPointer(start: sent, count: count))
+            free(sent)
+            socket.pointee.prepared_request = nil
+            socket.pointee.prepared_request_length = 0
+            if count == length, request.elementsEqual(bytes) {
+                // The request a prepared connection already sent (PreparedConnection).
+                socket.pointee.writes += 1
+                return length
+            }
+            // Another request (the fetch before the push): the prepared connection waits for the push.
+            PreparedConnection.restore(
+                host: String(cString: socket.pointee.host), port: String(cString: socket.pointee.port),
+                socket: socket.pointee.s, request: request)
+            guard reconnect(socket) else { return -1 }
+        }
+        setCork(socket, true)
         let skipped = repeatedRequestLength(socket, bytes)
         socket.pointee.writes += 1
         if skipped == length { return length }
@@ -83,6 +100,20 @@ enum SocketWrites {
             return count
         }
         return skipped + count
+    }
+
+    /// Gives the stream a fresh connection, in place of a prepared one meant for another request.
+    private static func reconnect(_ socket: UnsafeMutablePointer<lockpool_socket_stream>) -> Bool {
+        let fd = ConnectTunnel.openSocket(
+            host: String(cString: socket.pointee.host), port: Int(String(cString: socket.pointee.port)) ?? 0
+        ).fd
+        socket.pointee.s = fd
+        guard fd >= 0 else {
+            git_error_set_str(
+                Int32(GIT_ERROR_NET.rawValue), "error connecting to \(String(cString: socket.pointee.host))")
+            return false
+        }
+        return true
     }
 
     /// Sends every byte (the socket blocks); false after a failure, with libgit2's error set.

@@ -229,6 +229,12 @@ public final class LockRepositoryCache {
         }
     }
 
+    /// Opens the next push's connection while the fetch runs, over git:// (`Remote.preparePush`,
+    /// docs/decisions/0009-shallow-cache.md); it saves the push three round trips.
+    func preparePush() {
+        try? pushRemote().preparePush()
+    }
+
     /// The remote pushes go to: `pushURL`'s when set, else `remote()`.
     public func pushRemote() throws -> Remote {
         guard let pushURL else { return try remote() }

@@ -66,6 +66,9 @@ extension LockPoolClient {
         let cache = context.cache
         return try cache.withLock {
             state.fetched = false
+            // Not while waiting: a poll rarely pushes, and each prepared connection is a server process.
+            if context.waited == .zero { cache.preparePush() }
+            defer { Remote.discardPreparedPushes() }
             let tip = try cache.fetchTip(logger: context.logger)
             state.fetched = true
             let repository = cache.repository

@@ -646,3 +646,70 @@ struct DaemonRemoteTests {
         #expect(again == alternates)
     }
 }
+
+/// The push connection opened while the fetch runs (PreparedConnection, docs/decisions/0009-shallow-cache.md).
+@Suite(.serialized, .enabled(if: gitIsAvailable)) struct PreparedConnectionTests {
+    @Test func gitURLsAreSplitAndOthersRefused() {
+        #expect(
+            PreparedConnection.gitURLParts("git://127.0.0.1:9000/locks.git")! == ("127.0.0.1", "9000", "/locks.git"))
+        #expect(PreparedConnection.gitURLParts("git://example.com/a/b.git")! == ("example.com", "9418", "/a/b.git"))
+        for url in [
+            "ssh://git@host/locks.git", "https://host/locks.git", "/srv/locks.git", "git://host", "git://:1/x",
+            "git://[::1]:9418/x", "git://u@host/x",
+        ] {
+            #expect(PreparedConnection.gitURLParts(url) == nil, "\(url)")
+        }
+    }
+
+    @Test func thePreparedConnectionCarriesThePush() throws {
+        let fixture = try RemoteFixture(label: "prepared-push")
+        let daemon = try GitDaemon(scratch: fixture.scratch)
+        defer { shutDown(daemon) }
+        let url = daemon.url(for: fixture.origin)
+        let (host, port, _) = try #require(PreparedConnection.gitURLParts(url))
+        let cache = try fixture.cache()
+        let remote = try Remote(repository: cache, url: url, options: RemoteOptions())
+        remote.preparePush()
+        let tip = try #require(try remote.fetch(branch: "master", into: "refs/heads/master", depth: 2))
+        let commit = try fixture.commit(in: cache, on: tip, writing: "x", to: "envs/unclaimed/x")
+        try remote.push(commit, toBranch: "master")
+        #expect(try fixture.origin.commitID() == commit.hex)
+        // Taken by the push, whatever the order the fetch and the preparing thread met in.
+        #expect(PreparedConnection.take(host: host, port: port) == nil)
+    }
+
+    @Test func aPushOnAListOlderThanTheFetchLosesTheRace() throws {
+        let fixture = try RemoteFixture(label: "prepared-stale")
+        let daemon = try GitDaemon(scratch: fixture.scratch)
+        defer { shutDown(daemon) }
+        let url = daemon.url(for: fixture.origin)
+        let cache = try fixture.cache()
+        let remote = try Remote(repository: cache, url: url, options: RemoteOptions())
+        remote.preparePush()
+        Thread.sleep(forTimeInterval: 0.3)  // the prepared connection has read the list by now
+        // Another writer moves the branch; our fetch sees it, the prepared connection's list does not.
+        let moved = try fixture.origin.writeFile("elsewhere", content: "1\n")
+        let tip = try #require(try remote.fetch(branch: "master", into: "refs/heads/master", depth: 2))
+        #expect(tip.hex == moved)
+        let commit = try fixture.commit(in: cache, on: tip, writing: "x", to: "envs/unclaimed/x")
+        let rejected = try #require(throws: PushRejected.self) { try remote.push(commit, toBranch: "master") }
+        #expect(rejected.isStaleTip, "\(rejected)")
+        #expect(try fixture.origin.commitID() == moved)
+        // The next attempt, on a fresh connection, wins.
+        try remote.push(commit, toBranch: "master")
+        #expect(try fixture.origin.commitID() == commit.hex)
+        try fixture.git.inDirectory(fixture.origin.url).run(["fsck", "--no-dangling"])
+    }
+
+    @Test func anUnusedPreparedConnectionIsClosed() throws {
+        let fixture = try RemoteFixture(label: "prepared-unused")
+        let daemon = try GitDaemon(scratch: fixture.scratch)
+        defer { shutDown(daemon) }
+        let url = daemon.url(for: fixture.origin)
+        let (host, port, _) = try #require(PreparedConnection.gitURLParts(url))
+        let remote = try Remote(repository: try fixture.cache(), url: url, options: RemoteOptions())
+        remote.preparePush()
+        Remote.discardPreparedPushes()
+        #expect(PreparedConnection.take(host: host, port: port) == nil)
+    }
+}
