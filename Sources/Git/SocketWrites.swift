@@ -14,10 +14,6 @@ import Synchronization
 ///   then the flush packet that ends them; the references, then their flush), and Nagle's algorithm holds the last
 ///   small piece until the first is acknowledged. A delayed ACK (40 ms on Linux) made that a 40 ms stall per reply on
 ///   loopback; the client acknowledges every receive at once.
-/// - **No delayed acknowledgement.** git's server writes a reply in pieces without `TCP_NODELAY` (the shallow lines,
-///   then the flush packet that ends them; the references, then their flush), and Nagle's algorithm holds the last
-///   small piece until the first is acknowledged. A delayed ACK (40 ms on Linux) made that a 40 ms stall per reply on
-///   loopback; the client acknowledges every receive at once.
 /// - **A shallow fetch over git://.** libgit2 1.8.4 sends the `want` and `deepen` lines of a shallow request a second
 ///   time, together with `done`, on a connection that keeps its state (git://, ssh), where git's upload-pack expects
 ///   only `have` lines and `done` and stops with `expected SHA1 list`. When a write begins with exactly the request
@@ -27,6 +23,8 @@ import Synchronization
 ///   server's shallow lines libgit2 can only say `done`; sending it at once, behind the request, saves that round trip
 ///   (and the server's Nagle wait on its flush packet). `Remote` marks such a fetch (`pipelinesDone`); the `done`
 ///   libgit2 sends later is left out with the repeated request.
+/// - **A prepared push connection** (`PreparedConnection`) already sent its request: libgit2's identical first write
+///   is left out; any other first request gets a fresh connection, and the prepared one waits for the push.
 enum SocketWrites {
     /// Set by `Remote` around a shallow download into a repository without references.
     private static let pipelinesDone = Atomic<Bool>(false)
@@ -55,8 +53,8 @@ enum SocketWrites {
         return count
     }
 
-    /// The stream's `write`: corks, leaves out a repeated shallow request, then sends. Returns the bytes of `data`
-    /// consumed (a left-out copy counts as consumed).
+    /// The stream's `write`: corks, leaves out a request already sent, then sends. Returns the bytes of `data` consumed
+    /// (a left-out copy counts as consumed).
     static func write(
         _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ data: UnsafePointer<CChar>?, _ length: Int
     )
@@ -64,22 +62,10 @@ enum SocketWrites {
     {
         guard let data else { return 0 }
         let bytes = UnsafeRawBufferPointer(start: data, count: length)
-        if let sent = socket.pointee.prepared_request {
-            let count = socket.pointee.prepared_request_length
-            let request = Array(UnsafeBufferPointer(start: sent, count: count))
-            free(sent)
-            socket.pointee.prepared_request = nil
-            socket.pointee.prepared_request_length = 0
-            if count == length, request.elementsEqual(bytes) {
-                // The request a prepared connection already sent (PreparedConnection).
-                socket.pointee.writes += 1
-                return length
-            }
-            // Another request (the fetch before the push): the prepared connection waits for the push.
-            PreparedConnection.restore(
-                host: String(cString: socket.pointee.host), port: String(cString: socket.pointee.port),
-                socket: socket.pointee.s, request: request)
-            guard reconnect(socket) else { return -1 }
+        switch claimPreparedConnection(socket, bytes) {
+        case .requestSent: return length
+        case .failed: return -1
+        case .none: break
         }
         setCork(socket, true)
         let skipped = repeatedRequestLength(socket, bytes)
@@ -89,8 +75,7 @@ enum SocketWrites {
             pipelinesDone.load(ordering: .relaxed)
         {
             // The shallow request just remembered: send it and `done` together.
-            let sent = sendAll(socket, bytes) && done.withUnsafeBytes { sendAll(socket, $0) }
-            guard sent else { return -1 }
+            guard sendAll(socket, bytes) && done.withUnsafeBytes({ sendAll(socket, $0) }) else { return -1 }
             socket.pointee.pipelined_done = 1
             return length
         }
@@ -100,6 +85,29 @@ enum SocketWrites {
             return count
         }
         return skipped + count
+    }
+
+    /// What became of a prepared connection at the stream's first write.
+    private enum PreparedOutcome { case none, requestSent, failed }
+
+    /// At the first write of a stream that was handed a prepared connection: the same request was sent already, or
+    /// the connection goes back to wait for the push and the stream gets a fresh one.
+    private static func claimPreparedConnection(
+        _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ bytes: UnsafeRawBufferPointer
+    ) -> PreparedOutcome {
+        guard let sent = socket.pointee.prepared_request else { return .none }
+        let request = Array(UnsafeBufferPointer(start: sent, count: socket.pointee.prepared_request_length))
+        free(sent)
+        socket.pointee.prepared_request = nil
+        socket.pointee.prepared_request_length = 0
+        if request.elementsEqual(bytes) {
+            socket.pointee.writes += 1
+            return .requestSent
+        }
+        PreparedConnection.restore(
+            host: String(cString: socket.pointee.host), port: String(cString: socket.pointee.port),
+            socket: socket.pointee.s, request: request)
+        return reconnect(socket) ? .none : .failed
     }
 
     /// Gives the stream a fresh connection, in place of a prepared one meant for another request.
