@@ -393,32 +393,43 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
             }
             guard let tip else { return nil }
             if !repository.contains(tip) {
-                var fetchOptions = git_fetch_options()
-                git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION))
-                fetchOptions.callbacks = callbacks
-                fetchOptions.update_fetchhead = 0
-                fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
-                fetchOptions.follow_redirects = options.redirectOption
-                if depth > 0 { _ = lockpool_fetch_options_set_depth(&fetchOptions, Int32(clamping: depth)) }
-                // No reference, no `have`: lockpool's stream may send `done` with the shallow request (SocketWrites).
-                let pipelines = depth > 0 && !repository.hasReferences
-                try withStringArray(["+refs/heads/\(branch):\(localReference)"]) { refspecs in
-                    try withStringArray(options.customHeaders) { headers in
-                        fetchOptions.custom_headers = headers.pointee
-                        let status = state.withProxyOptions { proxy in
-                            fetchOptions.proxy_opts = proxy
-                            return SocketWrites.pipeliningDone(pipelines) {
-                                git_remote_download(remote, refspecs, &fetchOptions)
-                            }
-                        }
-                        if status < 0 {
-                            throw state.storedError ?? lastError(status, "git_remote_download", redacting: secrets)
-                        }
-                    }
-                }
+                try download(branch: branch, into: localReference, depth: depth, state: state, callbacks: callbacks)
             }
             try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
             return tip
+        }
+    }
+
+    /// Downloads the branch's objects on the connected remote (`git_remote_download`), `depth` commits deep when
+    /// positive.
+    private func download(
+        branch: String, into localReference: String, depth: Int, state: RemoteCallbackState,
+        callbacks: git_remote_callbacks
+    ) throws {
+        var fetchOptions = git_fetch_options()
+        git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        fetchOptions.callbacks = callbacks
+        fetchOptions.update_fetchhead = 0
+        fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        fetchOptions.follow_redirects = options.redirectOption
+        if depth > 0 { _ = lockpool_fetch_options_set_depth(&fetchOptions, Int32(clamping: depth)) }
+        // No reference, no `have`: lockpool's stream may send `done` with the shallow request (SocketWrites).
+        let pipelines = depth > 0 && !repository.hasReferences
+        let remote = pointer
+        try withStringArray(["+refs/heads/\(branch):\(localReference)"]) { refspecs in
+            try withStringArray(options.customHeaders) { headers in
+                fetchOptions.custom_headers = headers.pointee
+                let status = state.withProxyOptions { proxy in
+                    fetchOptions.proxy_opts = proxy
+                    return SocketWrites.pipeliningDone(pipelines) {
+                        git_remote_download(remote, refspecs, &fetchOptions)
+                    }
+                }
+                if status < 0 {
+                    throw state.storedError
+                        ?? lastError(status, "git_remote_download", redacting: options.allSecrets)
+                }
+            }
         }
     }
 
