@@ -213,7 +213,7 @@ class Run:
         result = self._result(finished - self.start, traffic_before, traffic_after, cpu_before, cpu_after)
         log(f"capacity: {self.tag}: {result['ops_in_time']} operations in {self.seconds} s = "
             f"{result['ops_per_s']:.2f} ops/s, {result['lost_races_per_op']:.2f} lost races/op, acquire p50 "
-            f"{result['acquire']['p50_rtts']:.1f} RTT, CPU {result['cpu_busy'] * 100:.0f} %"
+            f"{result['acquire'].get('p50_rtts', float('nan')):.1f} RTT, CPU {result['cpu_busy'] * 100:.0f} %"
             + ("" if result["ok"] else " - FAILED"))
         return result
 
