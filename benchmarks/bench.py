@@ -90,6 +90,8 @@ def parse(argv):
     parser.add_argument("--capacity-retry-delay", default=capacity.DEFAULT_RETRY_DELAY,
                         help=f"capacity: source.retry_delay, the cap of the lost-race backoff (default "
                              f"{capacity.DEFAULT_RETRY_DELAY}, the resource's own default)")
+    parser.add_argument("--capacity-trace", metavar="FILE",
+                        help="capacity: write the relay's log of every TCP segment of the section (as --rtt-trace)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default all: " + ",".join(SECTIONS) + ")")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")

@@ -18,8 +18,10 @@ new, empty TMPDIR, as a Concourse container does: each fetch is a shallow clone 
 Per run: completed operations (acquires + releases) that ended within the time, over the time (ops/s); lost races per
 operation (the dots of every operation); acquire and release latency (p50, p90; in ms and in RTTs: time over the
 measured round trip); TCP connections per operation (the relay's SYNs); RTTs per completed operation at that rate
-(1 / (ops/s × RTT), how long the branch is held per operation); the machine's CPU use during the run (/proc/stat,
-both cores, every process on the machine) and its load average.
+(1 / (ops/s × RTT), how long the branch is held per operation); CPU time of the `out` processes per operation (the
+server's git processes are not counted); the machine's CPU use during the run
+(/proc/stat, both cores, every process on the machine) and its load average. --capacity-trace FILE keeps the relay's
+log of every TCP segment (relay.py).
 
 Correctness, as contention.py: after each run every branch's history is replayed (replay.py): no double claim, no
 lost or extra lock, nothing claimed at the tip, as many claims and releases as operations succeeded. A failed
@@ -31,6 +33,7 @@ each branch a pool of its workers' count of locks; `source.branch` is all that d
 """
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -60,6 +63,12 @@ def parse_counts(text, name):
 
 
 # machine load
+
+def _children_cpu():
+    """CPU seconds of this process's waited-for children: every `out` (nsenter execs it, so it is our child)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
 
 def _cpu_ticks():
     """(busy, total) jiffies of all cores since boot: busy is user, nice, system, irq and softirq; total adds idle,
@@ -202,6 +211,7 @@ class Run:
             thread.start()
         self.ready.wait()
         traffic_before, cpu_before = self.link.stats(), _cpu_ticks()
+        clients_before = _children_cpu()
         self.start = time.perf_counter()
         self.deadline = self.start + self.seconds
         self.go.set()
@@ -210,14 +220,15 @@ class Run:
         finished = time.perf_counter()
         time.sleep(2 * self.rtt_ms / 1000)  # the last FINs and ACKs reach the relay
         traffic_after, cpu_after = self.link.stats(), _cpu_ticks()
-        result = self._result(finished - self.start, traffic_before, traffic_after, cpu_before, cpu_after)
+        client_cpu = _children_cpu() - clients_before
+        result = self._result(finished - self.start, traffic_before, traffic_after, cpu_before, cpu_after, client_cpu)
         log(f"capacity: {self.tag}: {result['ops_in_time']} operations in {self.seconds} s = "
             f"{result['ops_per_s']:.2f} ops/s, {result['lost_races_per_op']:.2f} lost races/op, acquire p50 "
             f"{result['acquire'].get('p50_rtts', float('nan')):.1f} RTT, CPU {result['cpu_busy'] * 100:.0f} %"
             + ("" if result["ok"] else " - FAILED"))
         return result
 
-    def _result(self, wall, traffic_before, traffic_after, cpu_before, cpu_after):
+    def _result(self, wall, traffic_before, traffic_after, cpu_before, cpu_after, client_cpu):
         succeeded = [r for r in self.records if r[7]]
         in_time = [r for r in succeeded if r[4] <= self.deadline]
         dots = sum(r[5] for r in self.records)
@@ -243,6 +254,8 @@ class Run:
             "connections": connections, "connections_per_op": connections / len(self.records) if self.records else 0,
             "syn_repeats": traffic_after["up"]["syn_repeats"] - traffic_before["up"]["syn_repeats"],
             "cpu_busy": busy / total if total else 0.0, "load_average": os.getloadavg(),
+            "client_cpu_s": client_cpu,
+            "client_cpu_ms_per_op": client_cpu * 1000 / len(self.records) if self.records else 0.0,
             "replay": shards, "errors": self.errors, "problems": problems,
             "ok": not self.errors and not problems,
         }
@@ -281,7 +294,7 @@ def run(ws, options, log):
 
     signal.signal(signal.SIGTERM, terminate)
     try:
-        with rtt.Link(options.rtt_ms / 2) as link:
+        with rtt.Link(options.rtt_ms / 2, options.capacity_trace) as link:
             base = ws.mkdir("capacity-repos")
             with rtt.ServerDaemon(ws, link, base) as daemon:
                 return _measure(ws, options, log, link, daemon)
@@ -391,13 +404,14 @@ def print_section(result, table):
     print("  warm = each worker keeps its TMPDIR (its cache fetches only what is new: a long-running client); "
           "cold = a new TMPDIR for every operation (a Concourse container)")
     header = (f"  {'cache':<5} {'shards':>6} {'W':>3} {'ops':>5} {'ops/s':>6} {'RTT/op':>6} {'lost/op':>7} "
-              f"{'acquire p50/p90: ms, RTT':>26} {'release p50/p90: ms, RTT':>26} {'conn/op':>7} {'CPU':>4} "
-              f"{'load':>5}")
+              f"{'acquire p50/p90: ms, RTT':>26} {'release p50/p90: ms, RTT':>26} {'conn/op':>7} "
+              f"{'out CPU/op':>10} {'CPU':>4} {'load':>5}")
 
     def line(r):
         return (f"  {r['cache']:<5} {r['shards']:>6} {r['workers']:>3} {r['ops_in_time']:>5} {r['ops_per_s']:>6.2f} "
                 f"{r['rtts_per_op'] or 0:>6.1f} {r['lost_races_per_op']:>7.2f} {_latency(r['acquire']):>26} "
-                f"{_latency(r['release']):>26} {r['connections_per_op']:>7.1f} {r['cpu_busy'] * 100:>3.0f}% "
+                f"{_latency(r['release']):>26} {r['connections_per_op']:>7.1f} "
+                f"{r['client_cpu_ms_per_op']:>8.0f}ms {r['cpu_busy'] * 100:>3.0f}% "
                 f"{r['load_average'][0]:>5.1f}")
 
     print(header)
@@ -413,7 +427,9 @@ def print_section(result, table):
             print(line(r) + gain + (f"  (per shard {shares})" if r["shards"] > 1 else ""))
     print("  (ops = acquires + releases that ended within the time; RTT/op = 1 / (ops/s × RTT), how long the branch "
           "is held per operation; lost/op = lost push races per operation; conn/op = TCP connections per operation; "
-          "CPU = both cores, every process on the machine; load = 1-minute load average at the end)")
+          "out CPU/op = CPU time of the out processes per operation (git daemon's not included); CPU = use of both "
+          "cores during the run, every process on the machine (a shared machine); load = 1-minute load average at "
+          "the end)")
     everything = result["runs"] + [r for r in result["sharding"] if r["shards"] > 1]
     waiting = sum(r["dots_while_waiting"] for r in everything)
     if waiting:
