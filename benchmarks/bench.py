@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """lockpool benchmark (issues 6 and 16): latency, contention, handoff, scale, peak memory, the history curve and the
-history curve over a 50 ms round-trip link (rtt: network namespaces, as root; skipped otherwise) and the capacity
-of one branch over that link, sharded too (capacity) of the real executables.
+history curve over a 50 ms round-trip link (rtt: network namespaces, as root; skipped otherwise), and over that link
+the capacity of one branch and of pools sharded over branches (capacity), of the real executables.
 
 usage: benchmarks/bench.py BIN_DIR [--quick] [--only SECTIONS] [--json FILE] [size flags]
 
 BIN_DIR holds the release `check`, `in` and `out` (`swift build -c release --show-bin-path`). Every git call, the git
 CLI baseline and `git daemon` read an empty global and system configuration. Progress goes to stderr; the tables and
 the summary (each figure next to the issue's target, PASS/MISS) to stdout; --json writes every figure. Exit status:
-0, or 1 when the contention replay finds a problem (double claim, lost or duplicated lock), an operation fails or a
-section cannot run (the history curve checks every operation's outcome too); with --strict, also when a target is
-missed. Python 3 standard library only; the history curve's plot uses matplotlib when it is importable.
+0, or 1 when the contention or capacity replay finds a problem (double claim, lost or duplicated lock), an operation
+fails or a section cannot run (the history curve checks every operation's outcome too); with --strict, also when a
+target is missed. Python 3 standard library only; the history curve's plot uses matplotlib when it is importable.
 """
 import argparse
 import json
