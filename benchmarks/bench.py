@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """lockpool benchmark (issues 6 and 16): latency, contention, handoff, scale, peak memory, the history curve and the
-history curve over a 50 ms round-trip link (rtt: network namespaces, as root; skipped otherwise) of the real
-executables.
+history curve over a 50 ms round-trip link (rtt: network namespaces, as root; skipped otherwise), and over that link
+the capacity of one branch and of pools sharded over branches (capacity), of the real executables.
 
 usage: benchmarks/bench.py BIN_DIR [--quick] [--only SECTIONS] [--json FILE] [size flags]
 
 BIN_DIR holds the release `check`, `in` and `out` (`swift build -c release --show-bin-path`). Every git call, the git
 CLI baseline and `git daemon` read an empty global and system configuration. Progress goes to stderr; the tables and
 the summary (each figure next to the issue's target, PASS/MISS) to stdout; --json writes every figure. Exit status:
-0, or 1 when the contention replay finds a problem (double claim, lost or duplicated lock), an operation fails or a
-section cannot run (the history curve checks every operation's outcome too); with --strict, also when a target is
-missed. Python 3 standard library only; the history curve's plot uses matplotlib when it is importable.
+0, or 1 when the contention or capacity replay finds a problem (double claim, lost or duplicated lock), an operation
+fails or a section cannot run (the history curve checks every operation's outcome too); with --strict, also when a
+target is missed. Python 3 standard library only; the history curve's plot uses matplotlib when it is importable.
 """
 import argparse
 import json
@@ -22,11 +22,11 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import contention, handoff, history, latency, machine, memory, report, rtt, scale  # noqa: E402
+from lib import capacity, contention, handoff, history, latency, machine, memory, report, rtt, scale  # noqa: E402
 from lib.common import Workspace  # noqa: E402
 
 SECTIONS = {"latency": latency, "contention": contention, "handoff": handoff, "scale": scale, "memory": memory,
-            "history": history, "rtt": rtt}
+            "history": history, "rtt": rtt, "capacity": capacity}
 
 # flag: (default, --quick)
 SIZES = {
@@ -34,7 +34,7 @@ SIZES = {
     "workers": (8, 3), "cycles": (20, 3), "contention_locks": (2, 2),
     "handoff_runs": (10, 2),
     "scale_locks": (10000, 200), "history_commits": (50000, 500), "scale_runs": (10, 3),
-    "history_runs": (3, 2), "rtt_runs": (3, 2),
+    "history_runs": (3, 2), "rtt_runs": (3, 2), "capacity_seconds": (20, 5),
 }
 HELP = {
     "runs": "latency: runs of each operation", "cli_runs": "latency: runs of the git CLI baseline",
@@ -44,6 +44,7 @@ HELP = {
     "history_commits": "scale: commits in the long history", "scale_runs": "scale: acquire/release runs per pool",
     "history_runs": "history: cold runs of every operation at every size",
     "rtt_runs": "rtt: cold runs of every operation at every size over the delayed link",
+    "capacity_seconds": "capacity: seconds of acquire/release cycles in each run (over the --rtt-ms link)",
 }
 
 
@@ -75,6 +76,22 @@ def parse(argv):
                              f"targets are judged at {rtt.TARGET_MS} only)")
     parser.add_argument("--rtt-trace", metavar="FILE",
                         help="rtt: write the relay's log of every TCP segment, with a line between operations")
+    parser.add_argument("--capacity-workers", metavar="N,N,…",
+                        help=f"capacity: workers on one branch, a run each (default {capacity.DEFAULT_WORKERS}; "
+                             f"--quick {capacity.QUICK_WORKERS}); the largest is also sharded")
+    parser.add_argument("--capacity-branches", metavar="N,N,…",
+                        help=f"capacity: shards the largest worker count is split over (default "
+                             f"{capacity.DEFAULT_BRANCHES}; --quick {capacity.QUICK_BRANCHES})")
+    parser.add_argument("--capacity-shard-by", choices=capacity.SHARD_KINDS, default=capacity.SHARD_KINDS[0],
+                        help="capacity: shards are branches of one repository (default) or repositories")
+    parser.add_argument("--capacity-cold", action="store_true",
+                        help="capacity: also every run with a new TMPDIR per operation (as in Concourse), after the "
+                             "warm runs; doubles the section's time")
+    parser.add_argument("--capacity-retry-delay", default=capacity.DEFAULT_RETRY_DELAY,
+                        help=f"capacity: source.retry_delay, the cap of the lost-race backoff (default "
+                             f"{capacity.DEFAULT_RETRY_DELAY}, the resource's own default)")
+    parser.add_argument("--capacity-trace", metavar="FILE",
+                        help="capacity: write the relay's log of every TCP segment of the section (as --rtt-trace)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help="comma-separated sections to run (default all: " + ",".join(SECTIONS) + ")")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
@@ -96,6 +113,13 @@ def parse(argv):
             options.rtt_sizes or (rtt.QUICK_SIZES if options.quick else rtt.DEFAULT_SIZES))
     except ValueError as error:
         parser.error(f"--rtt-sizes: {error}")
+    for name, default, quick in (("capacity_workers", capacity.DEFAULT_WORKERS, capacity.QUICK_WORKERS),
+                                 ("capacity_branches", capacity.DEFAULT_BRANCHES, capacity.QUICK_BRANCHES)):
+        try:
+            setattr(options, name, capacity.parse_counts(
+                getattr(options, name) or (quick if options.quick else default), "--" + name.replace("_", "-")))
+        except ValueError as error:
+            parser.error(str(error))
     if options.rtt_ms <= 0:
         parser.error("--rtt-ms must be above 0")
     options.history_transports = [t.strip() for t in options.history_transports.split(",") if t.strip()]
@@ -135,12 +159,16 @@ def main(argv=None):
             SECTIONS[name].print_section(results[name], report.Table)
     finally:
         ws.close()
-    rows = report.targets(results) + rtt.summary_rows(results.get("rtt"))
+    rows = (report.targets(results) + rtt.summary_rows(results.get("rtt"))
+            + capacity.summary_rows(results.get("capacity")))
     report.print_summary(rows, machine.line(host))
     problems = list(failures)
     if "contention" in results and not results["contention"]["ok"]:
         problems.append("contention")
         print("contention: the history replay or an operation FAILED (see above)")
+    if "capacity" in results and not results["capacity"].get("ok", True):
+        problems.append("capacity")
+        print("capacity: the history replay or an operation FAILED (see above)")
     missed = [r["figure"] for r in rows if r["verdict"] == "MISS"]
     print(f"total {time.monotonic() - started:.0f}s ("
           + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + ")")
