@@ -80,13 +80,23 @@ final class PreparedConnection: @unchecked Sendable {
         previous?.discard()
     }
 
-    /// Closes every prepared connection no push used (an operation that waited, or had nothing to change).
-    static func discardAll() {
-        let all = prepared.withLock { table in
-            defer { table.removeAll() }
-            return Array(table.values)
+    /// Closes the connection prepared for a push to `url` if no push used it (an operation that waited, or had nothing
+    /// to change).
+    static func discard(forPushTo url: String) {
+        guard let (host, port, _) = gitURLParts(url) else { return }
+        prepared.withLock { $0.removeValue(forKey: "\(host):\(port)") }?.discard()
+    }
+
+    /// Whether the server has answered the connection prepared for `host:port` (its reference list is waiting to be
+    /// read), without taking it. For tests that need the list read before they move the branch.
+    static func hasAnswer(host: String, port: String) -> Bool {
+        prepared.withLock { table in
+            guard let connection = table["\(host):\(port)"], let fd = connection.socket.withLock({ $0 }), fd >= 0 else {
+                return false
+            }
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
         }
-        for connection in all { connection.discard() }
     }
 
     private static let prepared = Mutex<[String: PreparedConnection]>([:])

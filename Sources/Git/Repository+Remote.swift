@@ -440,8 +440,8 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         PreparedConnection.prepare(forPushTo: url)
     }
 
-    /// Closes the push connections `preparePush` opened that no push used.
-    public static func discardPreparedPushes() { PreparedConnection.discardAll() }
+    /// Closes the connection `preparePush` opened if no push used it.
+    public func discardPreparedPush() { PreparedConnection.discard(forPushTo: url) }
 
     /// Pushes `commit` to `refs/heads/<branch>`, without force, and reads the per-reference status:
     /// `git_remote_push` returns 0 even when the server refuses the reference.

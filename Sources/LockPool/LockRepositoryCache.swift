@@ -235,6 +235,11 @@ public final class LockRepositoryCache {
         try? pushRemote().preparePush()
     }
 
+    /// Closes the connection `preparePush` opened if the attempt did not push.
+    func discardPreparedPush() {
+        try? pushRemote().discardPreparedPush()
+    }
+
     /// The remote pushes go to: `pushURL`'s when set, else `remote()`.
     public func pushRemote() throws -> Remote {
         guard let pushURL else { return try remote() }

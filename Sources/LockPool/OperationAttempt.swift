@@ -68,7 +68,7 @@ extension LockPoolClient {
             state.fetched = false
             // Not while waiting: a poll rarely pushes, and each prepared connection is a server process.
             if context.waited == .zero { cache.preparePush() }
-            defer { Remote.discardPreparedPushes() }
+            defer { cache.discardPreparedPush() }
             let tip = try cache.fetchTip(logger: context.logger)
             state.fetched = true
             let repository = cache.repository

@@ -683,10 +683,16 @@ struct DaemonRemoteTests {
         let daemon = try GitDaemon(scratch: fixture.scratch)
         defer { shutDown(daemon) }
         let url = daemon.url(for: fixture.origin)
+        let (host, port, _) = try #require(PreparedConnection.gitURLParts(url))
         let cache = try fixture.cache()
         let remote = try Remote(repository: cache, url: url, options: RemoteOptions())
         remote.preparePush()
-        Thread.sleep(forTimeInterval: 0.3)  // the prepared connection has read the list by now
+        // The server has sent the prepared connection its reference list before the branch moves.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !PreparedConnection.hasAnswer(host: host, port: port), ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        try #require(PreparedConnection.hasAnswer(host: host, port: port))
         // Another writer moves the branch; our fetch sees it, the prepared connection's list does not.
         let moved = try fixture.origin.writeFile("elsewhere", content: "1\n")
         let tip = try #require(try remote.fetch(branch: "master", into: "refs/heads/master", depth: 2))
@@ -709,7 +715,7 @@ struct DaemonRemoteTests {
         let (host, port, _) = try #require(PreparedConnection.gitURLParts(url))
         let remote = try Remote(repository: try fixture.cache(), url: url, options: RemoteOptions())
         remote.preparePush()
-        Remote.discardPreparedPushes()
+        remote.discardPreparedPush()
         #expect(PreparedConnection.take(host: host, port: port) == nil)
     }
 }
