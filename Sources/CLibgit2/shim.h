@@ -3,8 +3,8 @@
 #include <git2.h>
 
 /* lockpool's baseline is libgit2 1.8 (Debian 12: bookworm-backports' libgit2-dev 1.8.4): the git_stream layout of
-   lockpool_socket_stream below, git_error_last() that never returns NULL and shallow fetch all come from it. Checked
-   before the other headers, which 1.5 lacks (git2/sys/errors.h), so that this is the first error. */
+   lockpool_socket_stream below, git_error_last() that never returns NULL and git_fetch_options.depth (shallow fetch)
+   all come from it. Checked before the other headers, which 1.5 lacks (git2/sys/errors.h), so that this is the first error. */
 #if LIBGIT2_VER_MAJOR < 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR < 8)
 #error "lockpool needs libgit2 1.8 or later (Debian 12: bookworm-backports' libgit2-dev); see docs/decisions/0004-libgit2-version.md"
 #else
@@ -50,10 +50,5 @@ static inline int lockpool_git_set_ssl_cert_locations(const char *file, const ch
 }
 static inline int lockpool_git_set_user_agent(const char *user_agent) {
     return git_libgit2_opts(GIT_OPT_SET_USER_AGENT, user_agent);
-}
-/* Shallow fetch: `git_fetch_options.depth` (libgit2 1.7 and later, so always there at the 1.8 baseline). */
-static inline int lockpool_fetch_options_set_depth(git_fetch_options *options, int depth) {
-    options->depth = depth;
-    return 0;
 }
 #endif

@@ -93,8 +93,15 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
     ///
     /// - Throws: `GitError` when the registration fails.
     static func registerDirect() throws {
-        _ = try registerDirect(runningOn: .current)
+        if try registerDirect(runningOn: .current) { registered.store(true, ordering: .relaxed) }
     }
+
+    /// Whether lockpool's stream stands in for libgit2's in this process (`registerDirect` succeeded).
+    static var isRegistered: Bool {
+        Libgit2.initializeOnce()
+        return registered.load(ordering: .relaxed)
+    }
+    private static let registered = Atomic<Bool>(false)
 
     /// `registerDirect()` for a process running libgit2 `version`; tests pass other versions.
     ///
@@ -107,7 +114,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
 
     /// Whether lockpool's stream connects directly: registered, and no tunnel installed.
     static var directStreamIsRegistered: Bool {
-        layoutIsVerified(for: .current) && activeTunnel.withLock { $0 == nil }
+        isRegistered && activeTunnel.withLock { $0 == nil }
     }
 
     private static func register() throws {
@@ -171,19 +178,7 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
                     socket.pointee.prepared_request_length = request.count
                     return 0
                 }
-                // libgit2's own wording (streams/socket.c), which `GitError.isUnresolvableHost` and `isTransient` read:
-                // getaddrinfo's text when the name does not resolve, errno's when no address accepts.
-                let (fd, resolution) = openSocket(host: host, port: Int(port) ?? 0)
-                guard fd >= 0 else {
-                    let message =
-                        resolution != 0
-                        ? "failed to resolve address for \(host): \(String(cString: gai_strerror(resolution)))"
-                        : "failed to connect to \(host): \(String(cString: strerror(errno)))"
-                    git_error_set_str(Int32(GIT_ERROR_NET.rawValue), message)
-                    return -1
-                }
-                socket.pointee.s = fd
-                return 0
+                return connectDirectly(socket)
             }
             let proxy = "\(tunnel.proxyHost):\(tunnel.proxyPort)"
             // The target goes into the CONNECT request line: no byte of it may end the line or add a header.
@@ -235,6 +230,24 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
             socket.pointee.s = fd
             return 0
         }
+    }
+
+    /// Connects the stream's socket straight to its host and port. On failure, libgit2's own wording
+    /// (streams/socket.c), which `GitError.isUnresolvableHost` and `isTransient` read: getaddrinfo's text when the name
+    /// does not resolve, errno's when no address accepts.
+    static func connectDirectly(_ socket: UnsafeMutablePointer<lockpool_socket_stream>) -> Int32 {
+        let host = String(cString: socket.pointee.host)
+        let (fd, resolution) = openSocket(host: host, port: Int(String(cString: socket.pointee.port)) ?? 0)
+        guard fd >= 0 else {
+            let message =
+                resolution != 0
+                ? "failed to resolve address for \(host): \(String(cString: gai_strerror(resolution)))"
+                : "failed to connect to \(host): \(String(cString: strerror(errno)))"
+            git_error_set_str(Int32(GIT_ERROR_NET.rawValue), message)
+            return -1
+        }
+        socket.pointee.s = fd
+        return 0
     }
 
     /// A connected TCP socket with `TCP_NODELAY`, trying each resolved address in turn; -1 when none accepts (errno

@@ -53,13 +53,6 @@ public struct Libgit2Version: Sendable, Comparable, CustomStringConvertible {
         return Libgit2Version(major: Int(major), minor: Int(minor), patch: Int(patch))
     }
 
-    /// Whether shallow fetches (`depth`) are available: libgit2 1.7 and later, both at run time and in the headers
-    /// lockpool was built against.
-    public var supportsShallowFetch: Bool {
-        var probe = git_fetch_options()
-        return self >= Libgit2Version(major: 1, minor: 7, patch: 0) && lockpool_fetch_options_set_depth(&probe, 1) == 0
-    }
-
     public var description: String { "\(major).\(minor).\(patch)" }
 
     public static func < (lhs: Libgit2Version, rhs: Libgit2Version) -> Bool {

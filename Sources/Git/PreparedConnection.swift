@@ -8,9 +8,9 @@ import Synchronization
 /// server's reference list, and a round trip more for the flush packet that ends the list (`git daemon` writes it
 /// separately without `TCP_NODELAY`). Those three round trips of the push do not depend on the fetch, so a thread opens
 /// the connection and sends the `git-receive-pack` request while the fetch runs; when libgit2 then opens its push
-/// stream, lockpool's stream (`ConnectTunnel`) hands it this connection, and the request libgit2 writes first is left
-/// out when it is the one already sent (`SocketWrites`). Anything else (another request, a closed connection) gets a
-/// fresh connection instead.
+/// stream (inside `claiming`), lockpool's stream (`ConnectTunnel`) hands it this connection, and the request libgit2
+/// writes first is left out, since it is the one already sent (`SocketWrites`). A connection the server closed
+/// meanwhile is not handed over.
 ///
 /// The reference list the push then reads may be older than the fetch. The push stays a compare-and-swap: libgit2
 /// sends the listed tip as the old value, and the server refuses the update when the branch is no longer there (a lost
@@ -40,22 +40,22 @@ final class PreparedConnection: @unchecked Sendable {
         let request = Array((String(repeating: "0", count: max(0, 4 - length.count)) + length).utf8) + body
         let connection = PreparedConnection(host: host, port: port, request: request)
         connection.start()
-        let previous = prepared.withLock { table in
-            defer { table["\(host):\(port)"] = connection }
-            return table["\(host):\(port)"]
-        }
-        previous?.discard()
+        prepared.withLock { $0.updateValue(connection, forKey: "\(host):\(port)") }?.discard()
+    }
+
+    /// Runs `body` (a push) with the connection prepared for its host and port handed to the stream it opens.
+    static func claiming<T>(_ body: () throws -> T) rethrows -> T {
+        pushing.store(true, ordering: .relaxed)
+        defer { pushing.store(false, ordering: .relaxed) }
+        return try body()
     }
 
     /// The connection prepared for `host:port`, if any and still open: its socket, with the request already sent.
-    /// One still connecting is left alone: the stream asking may be the fetch that runs meanwhile, which must not wait.
+    /// Only inside `claiming`: a fetch's stream to the same server never takes it.
     static func take(host: String, port: String) -> (socket: Int32, request: [UInt8])? {
-        let key = "\(host):\(port)"
-        let ready = prepared.withLock { table -> PreparedConnection? in
-            guard let connection = table[key], connection.socket.withLock({ $0 != nil }) else { return nil }
-            return table.removeValue(forKey: key)
-        }
-        guard let connection = ready else { return nil }
+        guard pushing.load(ordering: .relaxed),
+            let connection = prepared.withLock({ $0.removeValue(forKey: "\(host):\(port)") })
+        else { return nil }
         let fd = connection.join()
         guard fd >= 0 else { return nil }
         var byte: UInt8 = 0
@@ -66,18 +66,6 @@ final class PreparedConnection: @unchecked Sendable {
             return nil
         }
         return (fd, connection.request)
-    }
-
-    /// Gives back a connection `take` handed to a stream whose first request was another (the fetch before the push,
-    /// on the same host and port), for the push to take later.
-    static func restore(host: String, port: String, socket fd: Int32, request: [UInt8]) {
-        let connection = PreparedConnection(host: host, port: port, request: request)
-        connection.socket.withLock { $0 = fd }
-        let previous = prepared.withLock { table in
-            defer { table["\(host):\(port)"] = connection }
-            return table["\(host):\(port)"]
-        }
-        previous?.discard()
     }
 
     /// Closes the connection prepared for a push to `url` if no push used it (an operation that waited, or had nothing
@@ -100,6 +88,8 @@ final class PreparedConnection: @unchecked Sendable {
     }
 
     private static let prepared = Mutex<[String: PreparedConnection]>([:])
+    /// Set by `claiming` while a push opens its stream.
+    private static let pushing = Atomic<Bool>(false)
 
     /// `(host, port, path)` of `git://host[:port]/path`; nil for any other URL.
     static func gitURLParts(_ url: String) -> (String, String, String)? {

@@ -347,9 +347,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         if let path = localPath {
             return try fetchLocally(branch: branch, into: localReference, path: path)
         }
-        return try repository.keepingShallowRoots {
-            try fetchOverNetwork(branch: branch, into: localReference, depth: fetchesShallow ? depth : 0)
-        }
+        return try fetchOverNetwork(branch: branch, into: localReference, depth: fetchesShallow ? depth : 0)
     }
 
     /// Whether `fetch(depth:)` fetches shallowly here: over git:// and http(s). libgit2 1.8.4 repeats a shallow request
@@ -360,7 +358,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         guard localPath == nil, let separator = url.firstRange(of: "://") else { return false }
         guard ["git", "http", "https"].contains(url[..<separator.lowerBound].lowercased()) else { return false }
         // The repair lives in lockpool's stream, which stands in for libgit2's only on a verified release.
-        return url.lowercased().hasPrefix("http") || ConnectTunnel.layoutIsVerified(for: .current)
+        return url.lowercased().hasPrefix("http") || ConnectTunnel.isRegistered
     }
 
     private func fetchOverNetwork(branch: String, into localReference: String, depth: Int) throws -> ObjectID? {
@@ -393,7 +391,9 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
             }
             guard let tip else { return nil }
             if !repository.contains(tip) {
-                try download(branch: branch, into: localReference, depth: depth, state: state, callbacks: callbacks)
+                try repository.keepingShallowRoots {
+                    try download(branch: branch, into: localReference, depth: depth, state: state, callbacks: callbacks)
+                }
             }
             try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
             return tip
@@ -412,7 +412,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         fetchOptions.update_fetchhead = 0
         fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
         fetchOptions.follow_redirects = options.redirectOption
-        if depth > 0 { _ = lockpool_fetch_options_set_depth(&fetchOptions, Int32(clamping: depth)) }
+        fetchOptions.depth = Int32(clamping: max(0, depth))
         // No reference, no `have`: lockpool's stream may send `done` with the shallow request (SocketWrites).
         let pipelines = depth > 0 && !repository.hasReferences
         let remote = pointer
@@ -472,7 +472,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
                     pushOptions.follow_redirects = options.redirectOption
                     let status = state.withProxyOptions { proxy in
                         pushOptions.proxy_opts = proxy
-                        return git_remote_push(remote, refspecs, &pushOptions)
+                        return PreparedConnection.claiming { git_remote_push(remote, refspecs, &pushOptions) }
                     }
                     guard status < 0 else { return }
                     let error = lastError(status, "git_remote_push", redacting: secrets)

@@ -1,6 +1,7 @@
 import CLibgit2
 import FoundationEssentials
 import Glibc
+import StringSupport
 
 /// History that stops short of the root: the commit where a walk met the boundary of a shallow repository, whose
 /// parents were not fetched (docs/concurrency.md#a-shallow-cache). Whoever holds the repository can fetch deeper and ask
@@ -14,7 +15,7 @@ public struct HistoryTruncated: Error, Sendable, CustomStringConvertible {
 
 extension Repository {
     /// The file git and libgit2 keep the shallow roots in: one commit id per line.
-    private var shallowFile: String { gitDirectory + "shallow" }
+    private var shallowFile: String { FilePaths.join(gitDirectory, "shallow") }
 
     /// The commits whose parents this repository does not have (empty for a full repository).
     ///
@@ -67,8 +68,9 @@ extension Repository {
         let before = shallowRoots
         let result = try fetch()
         guard !before.isEmpty else { return result }
-        let merged = before.union(shallowRoots)
-        if merged != shallowRoots { try writeShallowRoots(merged) }
+        let after = shallowRoots
+        let merged = before.union(after)
+        if merged != after { try writeShallowRoots(merged) }
         return result
     }
 }

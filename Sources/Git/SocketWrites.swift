@@ -24,7 +24,7 @@ import Synchronization
 ///   (and the server's Nagle wait on its flush packet). `Remote` marks such a fetch (`pipelinesDone`); the `done`
 ///   libgit2 sends later is left out with the repeated request.
 /// - **A prepared push connection** (`PreparedConnection`) already sent its request: libgit2's identical first write
-///   is left out; any other first request gets a fresh connection, and the prepared one waits for the push.
+///   is left out.
 enum SocketWrites {
     /// Set by `Remote` around a shallow download into a repository without references.
     private static let pipelinesDone = Atomic<Bool>(false)
@@ -62,10 +62,20 @@ enum SocketWrites {
     {
         guard let data else { return 0 }
         let bytes = UnsafeRawBufferPointer(start: data, count: length)
-        switch claimPreparedConnection(socket, bytes) {
-        case .requestSent: return length
-        case .failed: return -1
-        case .none: break
+        if let sent = socket.pointee.prepared_request {
+            // The request a prepared push connection already sent (PreparedConnection): libgit2 writes it first.
+            let count = socket.pointee.prepared_request_length
+            let same = count == length && memcmp(sent, data, count) == 0
+            free(sent)
+            socket.pointee.prepared_request = nil
+            socket.pointee.prepared_request_length = 0
+            if same {
+                socket.pointee.writes += 1
+                return length
+            }
+            // Not the request prepared (a URL written otherwise): a fresh connection carries libgit2's own.
+            close(socket.pointee.s)
+            guard ConnectTunnel.connectDirectly(socket) == 0 else { return -1 }
         }
         setCork(socket, true)
         let skipped = repeatedRequestLength(socket, bytes)
@@ -85,43 +95,6 @@ enum SocketWrites {
             return count
         }
         return skipped + count
-    }
-
-    /// What became of a prepared connection at the stream's first write.
-    private enum PreparedOutcome { case none, requestSent, failed }
-
-    /// At the first write of a stream that was handed a prepared connection: the same request was sent already, or
-    /// the connection goes back to wait for the push and the stream gets a fresh one.
-    private static func claimPreparedConnection(
-        _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ bytes: UnsafeRawBufferPointer
-    ) -> PreparedOutcome {
-        guard let sent = socket.pointee.prepared_request else { return .none }
-        let request = Array(UnsafeBufferPointer(start: sent, count: socket.pointee.prepared_request_length))
-        free(sent)
-        socket.pointee.prepared_request = nil
-        socket.pointee.prepared_request_length = 0
-        if request.elementsEqual(bytes) {
-            socket.pointee.writes += 1
-            return .requestSent
-        }
-        PreparedConnection.restore(
-            host: String(cString: socket.pointee.host), port: String(cString: socket.pointee.port),
-            socket: socket.pointee.s, request: request)
-        return reconnect(socket) ? .none : .failed
-    }
-
-    /// Gives the stream a fresh connection, in place of a prepared one meant for another request.
-    private static func reconnect(_ socket: UnsafeMutablePointer<lockpool_socket_stream>) -> Bool {
-        let fd = ConnectTunnel.openSocket(
-            host: String(cString: socket.pointee.host), port: Int(String(cString: socket.pointee.port)) ?? 0
-        ).fd
-        socket.pointee.s = fd
-        guard fd >= 0 else {
-            git_error_set_str(
-                Int32(GIT_ERROR_NET.rawValue), "error connecting to \(String(cString: socket.pointee.host))")
-            return false
-        }
-        return true
     }
 
     /// Sends every byte (the socket blocks); false after a failure, with libgit2's error set.
@@ -181,8 +154,8 @@ enum SocketWrites {
 
     /// A whole shallow request: `want` lines, a `deepen` line and the flush packet that ends it.
     static func isShallowRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count > 9, bytes[4..<9].elementsEqual("want ".utf8) else { return false }
         let text = String(decoding: bytes, as: UTF8.self)
-        return bytes.count > 9 && bytes[4..<9].elementsEqual("want ".utf8) && text.contains("deepen ")
-            && text.hasSuffix("0000")
+        return text.contains("deepen ") && text.hasSuffix("0000")
     }
 }

@@ -133,12 +133,12 @@ public struct LockPoolClient: Sendable {
             try await pause(next, clock: schedule.clock)
         case let truncated as HistoryTruncated:
             // The operation's walks need more history than the shallow cache holds (docs/concurrency.md#a-shallow-cache).
-            guard try schedule.next(after: .truncatedHistory(truncated)) == .deepenCache else { return }
-            _ = try cache.deepen(logger: logger)
+            _ = try schedule.next(after: .truncatedHistory(truncated))
+            try cache.deepen(logger: logger)
         case let error as GitError where LockRepositoryCache.isCorruption(error):
             // Objects the fetch did not need were damaged. Start again on a rebuilt cache; a push made before is
             // judged by the next fetch, as one with an unknown outcome (`AttemptState.pending`).
-            guard try schedule.next(after: .damagedCache(error)) == .rebuildCache else { return }
+            _ = try schedule.next(after: .damagedCache(error))
             try cache.rebuild(cause: error, logger: logger)
         case let error as GitError:
             throw LockPoolError.gitFailed(operation: schedule.activity, underlying: error)
@@ -204,27 +204,27 @@ public struct LockPoolClient: Sendable {
         return lines.isEmpty ? reason : "\(reason) (\(lines.joined(separator: "; ")))"
     }
 
-    /// Runs `attempt` on a fresh tip, under the cache's lock, until it returns true or `limit` passes; a failed
-    /// attempt counts as false (try again). For best-effort clean-up after an operation has ended.
+    /// Repeats `attempt` on a fresh tip until it is done, `limit` has passed, or it fails for good. Its setbacks take
+    /// the operations' course (`RetrySchedule`, `recover`): a lost race (`attempt` returns false) backs off, a network
+    /// failure is retried, a damaged cache rebuilt, a shallow one deepened. Best effort: nobody hears of a failure.
     private func retryBriefly<C: Clock<Duration>>(
         for limit: Duration, cache: LockRepositoryCache, clock: C, logger: Logger,
         _ attempt: (Repository, ObjectID) throws -> Bool
     ) async {
-        let deadline = clock.now.advanced(by: limit)
-        var deepenings = 0
-        while clock.now < deadline {
-            let done: Bool
+        var schedule = RetrySchedule(
+            policy: retryPolicy(timeout: limit), clock: clock, activity: "clean up in the lock repository")
+        while true {
             do {
-                done = try cache.withLock { try attempt(cache.repository, try cache.fetchTip(logger: logger)) }
-            } catch is HistoryTruncated where deepenings < RetryPolicy.standard(retryDelay: .zero).cacheDeepenings {
-                deepenings += 1
-                _ = try? cache.deepen(logger: logger)
-                continue
+                try schedule.checkDeadline()
+                if try cache.withLock({ try attempt(cache.repository, try cache.fetchTip(logger: logger)) }) { return }
+                try await pause(schedule.next(after: .lostRace(branch: configuration.branch)), clock: clock)
             } catch {
-                done = false
+                do {
+                    try await recover(from: error, schedule: &schedule, cache: cache, events: { _ in }, logger: logger)
+                } catch {
+                    return
+                }
             }
-            if done { return }
-            try? await clock.sleep(for: .milliseconds(50))
         }
     }
 

@@ -21,6 +21,8 @@ public final class LockRepositoryCache {
     public let pushURL: String?
     private let lockFile: Int32
     private var lockDepth = 0
+    /// The depth `deepen` chose for the next fetch of the emptied cache (0: the whole history).
+    private var nextFetchDepth: Int?
     /// Whether this process has cleared git's lock files left by a killed process (`removeStaleGitLocks`).
     private var staleLocksRemoved = false
 
@@ -127,16 +129,17 @@ public final class LockRepositoryCache {
     ///   failures worth retrying, or the `GitError` of a damaged cache.
     public func fetchTip(logger: Logger) throws -> ObjectID {
         try withLock {
-            let known = (try? repository.referenceTarget(tipReference)) ?? nil
-            return try fetchTip(depth: known == nil ? Self.coldDepth : 0, logger: logger)
+            let previous = (try? repository.referenceTarget(tipReference)) ?? nil
+            let depth = nextFetchDepth ?? (previous == nil ? Self.coldDepth : 0)
+            nextFetchDepth = nil
+            return try fetchTip(depth: depth, previous: previous, logger: logger)
         }
     }
 
-    private func fetchTip(depth: Int, logger: Logger) throws -> ObjectID {
+    private func fetchTip(depth: Int, previous: ObjectID?, logger: Logger) throws -> ObjectID {
         logger.debug(
             "fetching branch", metadata: ["branch": "\(branch)", "remote": "\(remoteURL)", "depth": "\(depth)"])
         let tip: ObjectID?
-        let previous = (try? repository.referenceTarget(tipReference)) ?? nil
         do {
             tip = try remote().fetch(branch: branch, into: tipReference, depth: depth)
             // libgit2 1.8.4 forgets a shallow cache's roots in memory when a fetch brings commits, although the file
@@ -153,14 +156,14 @@ public final class LockRepositoryCache {
         return tip
     }
 
-    /// Fetches more history after a walk met the shallow boundary (`HistoryTruncated`): the cache is emptied and
-    /// fetched again 16 times deeper than it reached (at least 256 commits), or whole past 65,536 commits. libgit2
-    /// 1.8.4 does not deepen a repository that already has the tip, so the cache starts again
+    /// Prepares a deeper fetch after a walk met the shallow boundary (`HistoryTruncated`): the cache is emptied, and
+    /// the next `fetchTip` fetches 16 times deeper than the walk reached (at least 256 commits), or the whole history
+    /// past 65,536 commits. libgit2 1.8.4 does not deepen a repository that already has the tip, so the cache starts
+    /// again; the fetch itself is the next attempt's, with its failures sorted and retried as any fetch's
     /// (docs/concurrency.md#a-shallow-cache).
     ///
-    /// - Returns: the tip fetched.
-    /// - Throws: what `fetchTip` throws, `LockPoolError.gitFailed` when the cache cannot be created again.
-    public func deepen(logger: Logger) throws -> ObjectID {
+    /// - Throws: `LockPoolError.gitFailed` when the cache cannot be created again.
+    public func deepen(logger: Logger) throws {
         try withLock {
             var reached = 0
             if let tip = try? repository.referenceTarget(tipReference) {
@@ -172,7 +175,7 @@ public final class LockRepositoryCache {
             let depth = max(256, reached * 16)
             logger.debug("deepening the cache", metadata: ["reached": "\(reached)", "depth": "\(depth)"])
             try recreate()
-            return try fetchTip(depth: depth > 65_536 ? 0 : depth, logger: logger)
+            nextFetchDepth = depth > 65_536 ? 0 : depth
         }
     }
 
@@ -190,6 +193,7 @@ public final class LockRepositoryCache {
     }
 
     private func recreate() throws {
+        nextFetchDepth = nil
         cachedRemote = nil
         cachedPushRemote = nil
         try? FileManager.default.removeItem(atPath: path)

@@ -72,18 +72,17 @@ extension LockPoolClient {
             let tip = try cache.fetchTip(logger: context.logger)
             state.fetched = true
             let repository = cache.repository
+            let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
             if let pending = state.pending {
                 // Judged before it is dropped: a walk that needs deeper history throws and keeps it pending.
                 let landed = try pending.landed(on: tip, in: repository)
                 state.pending = nil
                 if landed {
                     context.logger.debug("push with unknown outcome had won", metadata: ["commit": "\(pending.commit)"])
-                    let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
                     return .won(
                         commit: pending.commit, locks: pending.locks, counts: PoolCounts(snapshot), interrupted: false)
                 }
             }
-            let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: configuration.pool)
             // One time for the decision and the commit, so that Lease-Expires is the committer time plus the lease.
             let now = context.wallClock.wholeSeconds()
             var decision = try decide(context, snapshot: snapshot, now: now, state: &state)

@@ -675,7 +675,7 @@ struct DaemonRemoteTests {
         try remote.push(commit, toBranch: "master")
         #expect(try fixture.origin.commitID() == commit.hex)
         // Taken by the push, whatever the order the fetch and the preparing thread met in.
-        #expect(PreparedConnection.take(host: host, port: port) == nil)
+        #expect(PreparedConnection.claiming { PreparedConnection.take(host: host, port: port) } == nil)
     }
 
     @Test func aPushOnAListOlderThanTheFetchLosesTheRace() throws {
@@ -715,7 +715,9 @@ struct DaemonRemoteTests {
         let (host, port, _) = try #require(PreparedConnection.gitURLParts(url))
         let remote = try Remote(repository: try fixture.cache(), url: url, options: RemoteOptions())
         remote.preparePush()
-        remote.discardPreparedPush()
+        // Outside a push, even a prepared connection is not handed over (the fetch's stream must not take it).
         #expect(PreparedConnection.take(host: host, port: port) == nil)
+        remote.discardPreparedPush()
+        #expect(PreparedConnection.claiming { PreparedConnection.take(host: host, port: port) } == nil)
     }
 }
