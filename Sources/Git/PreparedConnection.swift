@@ -45,15 +45,17 @@ final class PreparedConnection: @unchecked Sendable {
 
     /// Runs `body` (a push) with the connection prepared for its host and port handed to the stream it opens.
     static func claiming<T>(_ body: () throws -> T) rethrows -> T {
-        pushing.store(true, ordering: .relaxed)
-        defer { pushing.store(false, ordering: .relaxed) }
+        let thread = pthread_self()
+        pushing.withLock { _ = $0.insert(thread) }
+        defer { pushing.withLock { _ = $0.remove(thread) } }
         return try body()
     }
 
     /// The connection prepared for `host:port`, if any and still open: its socket, with the request already sent.
-    /// Only inside `claiming`: a fetch's stream to the same server never takes it.
+    /// Only on a thread inside `claiming`: a fetch's stream to the same server never takes it, even while another
+    /// thread of the process pushes.
     static func take(host: String, port: String) -> (socket: Int32, request: [UInt8])? {
-        guard pushing.load(ordering: .relaxed),
+        guard pushing.withLock({ $0.contains(pthread_self()) }),
             let connection = prepared.withLock({ $0.removeValue(forKey: "\(host):\(port)") })
         else { return nil }
         let fd = connection.join()
@@ -88,8 +90,8 @@ final class PreparedConnection: @unchecked Sendable {
     }
 
     private static let prepared = Mutex<[String: PreparedConnection]>([:])
-    /// Set by `claiming` while a push opens its stream.
-    private static let pushing = Atomic<Bool>(false)
+    /// The threads inside `claiming`, whose push opens its stream there.
+    private static let pushing = Mutex<Set<pthread_t>>([])
 
     /// `(host, port, path)` of `git://host[:port]/path`; nil for any other URL.
     static func gitURLParts(_ url: String) -> (String, String, String)? {
