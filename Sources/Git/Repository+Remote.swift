@@ -245,7 +245,8 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     public let repository: Repository
     public let url: String
     public let options: RemoteOptions
-    /// The OpenSSH connection of an ssh URL, shared by its fetches and pushes (`SSHSession`).
+    /// The OpenSSH connection of an ssh URL, shared by its fetches and pushes (`SSHSession`), and by the remotes
+    /// `reopened(on:)` makes; it ends when the last of them goes.
     let sshSession: SSHSession?
 
     /// An anonymous remote (no configuration written). Calls `git_remote_create_anonymous`.
@@ -255,7 +256,13 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     ///   - url: the remote URL, without userinfo.
     ///   - options: credentials and secrets.
     /// - Throws: `GitError`.
-    public init(repository: Repository, url: String, options: RemoteOptions) throws {
+    public convenience init(repository: Repository, url: String, options: RemoteOptions) throws {
+        try self.init(
+            repository: repository, url: url, options: options,
+            sshSession: SSHAddress(url).map { SSHSession(address: $0, options: options) })
+    }
+
+    private init(repository: Repository, url: String, options: RemoteOptions, sshSession: SSHSession?) throws {
         if let problem = Self.unusableURLMessage(url) {
             throw GitError(
                 code: .generic, errorClass: .net, function: GitError.urlCheckFunction,
@@ -270,13 +277,17 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         self.repository = repository
         self.url = url
         self.options = options
-        sshSession = SSHAddress(url).map { SSHSession(address: $0, options: options) }
+        self.sshSession = sshSession
     }
 
-    deinit {
-        git_remote_free(pointer)
-        sshSession?.close()
+    /// The same remote for another repository (the cache reopened), keeping its ssh connection.
+    ///
+    /// - Throws: `GitError`.
+    public func reopened(on repository: Repository) throws -> Remote {
+        try Remote(repository: repository, url: url, options: options, sshSession: sshSession)
     }
+
+    deinit { git_remote_free(pointer) }
 
     /// The schemes libgit2 has a transport for (transport.c's table).
     private static let knownSchemes: Set<String> = ["file", "git", "ssh", "ssh+git", "git+ssh", "http", "https"]

@@ -13,7 +13,8 @@ struct SSHFailure {
     static func notStarted(_ code: Int32) -> GitError {
         GitError(
             code: .generic, errorClass: .os, function: "ssh",
-            message: "could not start ssh: \(String(cString: strerror(code)))")
+            message:
+                "could not start ssh (the OpenSSH client, Debian's openssh-client): \(String(cString: strerror(code)))")
     }
 
     init(process: SpawnedProcess, session: SSHSession) {
