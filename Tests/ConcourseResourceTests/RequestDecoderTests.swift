@@ -684,7 +684,7 @@ func decoderValidationProblems(_ c: DecoderProblemCase) {
         "warnings survive errors", .check, #"{"source":{"retry_dealy":1,"forward_agent":true}}"#,
         errors: [missingURI, missingBranch, missingPool],
         warnings: [
-            "warning: unknown key 'source.retry_dealy' ignored (did you mean 'retry_delay'?)",
+            "warning: unknown key 'source.retry_dealy' ignored (did you mean 'retry_delay'?)"
         ]),
 ])
 func decoderWarnings(_ c: DecoderProblemCase) {
