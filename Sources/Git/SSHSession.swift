@@ -1,6 +1,7 @@
 import CLibgit2
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// One OpenSSH connection to an ssh remote, shared by every git command of a `Remote`: the fetch and the push of an
 /// operation run as two channels of it (docs/decisions/0010-openssh-transport.md).
@@ -23,7 +24,8 @@ final class SSHSession {
     private var directory: String?
     private var keyFile: Int32 = -1
     private var passphraseFile: Int32 = -1
-    private var master: SpawnedProcess?
+    /// The master's process id once it has authenticated (it runs in the background, `ControlPersist`).
+    private var masterPID: pid_t?
     private var relay: TunnelRelay?
     private var preparedPush: SpawnedProcess?
     private var wantsPreparedPush = false
@@ -51,7 +53,7 @@ final class SSHSession {
     /// Starts the push's `git-receive-pack` as soon as the connection is up (now, when it is).
     func preparePush() {
         wantsPreparedPush = true
-        if master != nil, preparedPush == nil { preparedPush = try? client("git-receive-pack") }
+        if masterPID != nil, preparedPush == nil { preparedPush = try? client("git-receive-pack") }
     }
 
     /// Ends a prepared `git-receive-pack` that no push used.
@@ -64,8 +66,8 @@ final class SSHSession {
     /// Ends the connection and every command on it, and removes the private directory and the in-memory files.
     func close() {
         discardPreparedPush()
-        master?.terminate()
-        master = nil
+        if let masterPID { SSHMasters.end(masterPID) }
+        masterPID = nil
         relay?.stop()
         relay = nil
         for fd in [keyFile, passphraseFile] where fd >= 0 { Glibc.close(fd) }
@@ -88,28 +90,52 @@ final class SSHSession {
         return process
     }
 
-    /// Starts the master connection unless it runs, and waits until it has authenticated (its control socket
-    /// appears) or has failed.
+    /// Starts the master connection unless it runs, and waits until it has authenticated.
+    ///
+    /// `ssh -M -N -o ControlPersist=30` goes into the background once it has logged in, so the child's exit is the
+    /// signal: status 0 with the control socket listening, or OpenSSH's failure. The background master is a fork of
+    /// that child; its id comes from the master itself (`masterID()`). `close()` ends it, and so does this process's
+    /// exit (`SSHMasters`). Should this process be killed outright, the master ends itself after 30 idle seconds.
     private func startMaster() throws {
-        if let master, !master.hasExited { return }
-        master = nil
+        if let masterPID, let directory, kill(masterPID, 0) == 0, access("\(directory)/m", F_OK) == 0 { return }
+        if let masterPID { SSHMasters.end(masterPID) }
+        masterPID = nil
+        relay?.stop()
+        relay = nil
         try prepareFiles()
         let arguments =
-            try baseArguments() + ["-M", "-N", "-o", "ControlPersist=no", "--", destinationHost]
+            try baseArguments() + ["-M", "-N", "-o", "ControlPersist=30", "--", destinationHost]
         guard
             let process = SpawnedProcess(
                 arguments: arguments, environment: environment, pipesInput: false, pipesOutput: false)
         else { throw SSHFailure.notStarted(errno) }
-        let socket = "\(directory!)/m"
-        while access(socket, F_OK) != 0 {
-            if process.hasExited {
-                process.collectErrors(block: true)
-                throw SSHFailure(process: process, session: self).error
-            }
-            usleep(500)
-        }
-        master = process
+        process.collectErrors(block: true)
+        process.wait()
+        guard process.exitCode == 0 else { throw SSHFailure(process: process, session: self).error }
+        let pid = try masterID()
+        SSHMasters.started(pid)
+        masterPID = pid
         if wantsPreparedPush, preparedPush == nil { preparedPush = try? client("git-receive-pack") }
+    }
+
+    /// The background master's process id, as it reports it (`ssh -O check`: `Master running (pid=N)`); a local
+    /// exchange over the control socket, no network.
+    private func masterID() throws -> pid_t {
+        let arguments = ["ssh", "-o", "ControlPath=\(directory!)/m", "-O", "check", "--", destinationHost]
+        guard
+            let process = SpawnedProcess(
+                arguments: arguments, environment: environment, pipesInput: false, pipesOutput: false)
+        else { throw SSHFailure.notStarted(errno) }
+        process.collectErrors(block: true)
+        process.wait()
+        let report = process.errorMessage
+        let digits = report.split(separator: "pid=").dropFirst().first?.prefix(while: \.isNumber)
+        guard process.exitCode == 0, let digits, let pid = pid_t(digits), pid > 0 else {
+            throw GitError(
+                code: .generic, errorClass: .ssh, function: "ssh -O check",
+                message: "the ssh master did not report its process id: \(report)")
+        }
+        return pid
     }
 
     /// The private directory and the in-memory files, made once.
@@ -238,5 +264,27 @@ final class SSHSession {
         defer { Glibc.close(fd) }
         let bytes = Array(text.utf8)
         guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw SSHFailure.notStarted(errno) }
+    }
+}
+
+/// The ssh masters this process started, ended when it exits (`exit()` runs `atexit` handlers; the resource's
+/// executables end with `exit`).
+enum SSHMasters {
+    private static let running = Mutex<Set<pid_t>>([])
+    private static let handler: Void = { atexit { SSHMasters.endAll() } }()
+
+    static func started(_ pid: pid_t) {
+        _ = handler
+        running.withLock { _ = $0.insert(pid) }
+    }
+
+    /// Ends the master `pid` (SIGTERM; it is not this process's child any more, so it is not waited for).
+    static func end(_ pid: pid_t) {
+        guard running.withLock({ $0.remove(pid) }) != nil else { return }
+        kill(pid, SIGTERM)
+    }
+
+    static func endAll() {
+        for pid in running.withLock({ $0 }) { end(pid) }
     }
 }
