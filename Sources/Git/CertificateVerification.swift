@@ -98,7 +98,9 @@ enum CertificateVerification {
         if let directory, let entries = opendir(directory) {
             defer { closedir(entries) }
             while let entry = readdir(entries) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
                 if !name.hasPrefix(".") { paths.append(directory + "/" + name) }
             }
         }
