@@ -7,8 +7,9 @@
 # The build stage is the official Swift image of the toolchain lockpool is developed with, on Debian 12. Both stages
 # take libgit2 from bookworm-backports (1.8.4; docs/decisions/0004-libgit2-version.md), so the libgit2 the build links
 # is the one the runtime stage installs. The runtime stage carries no Swift runtime (the
-# standard library and FoundationEssentials are linked statically, without ICU), no git, no ssh and no shell tools
-# lockpool would need. 112 MB, measured without Docker by `make image-rootfs` (assets/image-rootfs.sh).
+# standard library and FoundationEssentials are linked statically, without ICU) and no git; it carries the OpenSSH
+# client, lockpool's ssh transport (docs/decisions/0010-openssh-transport.md). Measured without Docker by
+# `make image-rootfs` (assets/image-rootfs.sh).
 ARG SWIFT_IMAGE=swift:6.3.1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
@@ -29,11 +30,11 @@ RUN make stage DESTDIR=/staging
 
 FROM ${RUNTIME_IMAGE}
 # libgit2-1.8: the git library (with mbedTLS, libssh2, zlib), only in bookworm-backports (its dependencies are in
-# bookworm); ca-certificates: https remotes; libcurl4: loaded only when a step pushes metrics to a Pushgateway or the
-# reaper asks the Concourse API.
+# bookworm); ca-certificates: https remotes; openssh-client: ssh remotes (the ssh transport runs `ssh`); libcurl4:
+# loaded only when a step pushes metrics to a Pushgateway or the reaper asks the Concourse API.
 RUN echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list \
     && apt-get update \
-    && apt-get install -y --no-install-recommends libgit2-1.8 ca-certificates libcurl4 \
+    && apt-get install -y --no-install-recommends libgit2-1.8 ca-certificates openssh-client libcurl4 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives /usr/share/doc/*/changelog* /usr/share/man
 COPY --from=build /staging/ /
 # Concourse runs /opt/resource/check, in and out itself; the entry point is for `docker run … lockpool status`.

@@ -5,7 +5,7 @@
 #   ROOTFS   the directory to build (replaced). Layer by layer, what the Dockerfile makes:
 #              1. debian:bookworm-slim as Debian's image build makes it: mmdebstrap's minbase, merged /usr, and the
 #                 slim variant's dpkg excludes (no docs but copyrights, no man pages, no locales);
-#              2. the Dockerfile's runtime packages (libgit2-1.8 ca-certificates libcurl4, no recommends; libgit2-1.8
+#              2. the Dockerfile's runtime packages (libgit2-1.8 ca-certificates openssh-client libcurl4, no recommends; libgit2-1.8
 #                 from bookworm-backports, which both enable) and its clean-up;
 #              3. assets/stage.sh's layout (the stripped lockpool, /opt/resource links, completions, license).
 #   BIN_DIR  where the release binaries are (default: make release's)
@@ -28,7 +28,7 @@ bin="${2:-}"
 limit_mb="${LIMIT_MB:-120}"
 mirror="${MIRROR:-http://deb.debian.org/debian}"
 # The Dockerfile's runtime packages (ImageRecipeTests keeps the two lists equal).
-packages="libgit2-1.8 ca-certificates libcurl4"
+packages="libgit2-1.8 ca-certificates openssh-client libcurl4"
 # libgit2-1.8 is only in bookworm-backports (docs/decisions/0004-libgit2-version.md); the Dockerfile adds it too.
 backports="deb $mirror bookworm-backports main"
 

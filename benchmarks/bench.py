@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""lockpool benchmark (issues 6 and 16): latency, contention, handoff, scale, peak memory, the history curve and the
-history curve over a 50 ms round-trip link (rtt: network namespaces, as root; skipped otherwise), and over that link
-the capacity of one branch and of pools sharded over branches (capacity), of the real executables.
+"""lockpool benchmark (issues 6, 16 and 17): latency, contention, handoff, scale, peak memory, the history curve and
+the history curve over a 50 ms round-trip link (rtt: git:// and ssh://, network namespaces, as root; skipped
+otherwise), and over that link the capacity of one branch and of pools sharded over branches (capacity), of the real
+executables.
 
 usage: benchmarks/bench.py BIN_DIR [--quick] [--only SECTIONS] [--json FILE] [size flags]
 
@@ -74,6 +75,9 @@ def parse(argv):
     parser.add_argument("--rtt-ms", type=float, default=rtt.DEFAULT_MS, metavar="MS",
                         help=f"rtt: round-trip time the relay adds, half each way (default {rtt.DEFAULT_MS}; the "
                              f"targets are judged at {rtt.TARGET_MS} only)")
+    parser.add_argument("--rtt-transports", default=",".join(rtt.TRANSPORTS), metavar="T,T,…",
+                        help="rtt: transports, of " + ", ".join(rtt.TRANSPORTS) + " (default all: git daemon, and a "
+                             "stock sshd with an Ed25519 and an RSA PKCS#1 PEM client key)")
     parser.add_argument("--rtt-trace", metavar="FILE",
                         help="rtt: write the relay's log of every TCP segment, with a line between operations")
     parser.add_argument("--capacity-workers", metavar="N,N,…",
@@ -125,6 +129,9 @@ def parse(argv):
     options.history_transports = [t.strip() for t in options.history_transports.split(",") if t.strip()]
     if not options.history_transports or set(options.history_transports) - set(history.TRANSPORTS):
         parser.error(f"--history-transports: choose from {', '.join(history.TRANSPORTS)}")
+    options.rtt_transports = [t.strip() for t in options.rtt_transports.split(",") if t.strip()]
+    if not options.rtt_transports or set(options.rtt_transports) - set(rtt.TRANSPORTS):
+        parser.error(f"--rtt-transports: choose from {', '.join(rtt.TRANSPORTS)}")
     options.sections = [s.strip() for s in options.only.split(",") if s.strip()]
     unknown = [s for s in options.sections if s not in SECTIONS]
     if unknown:
@@ -166,6 +173,9 @@ def main(argv=None):
     if "contention" in results and not results["contention"]["ok"]:
         problems.append("contention")
         print("contention: the history replay or an operation FAILED (see above)")
+    if "rtt" in results and not results["rtt"].get("ok", True):
+        problems.append("rtt")
+        print("rtt: operations FAILED: " + "; ".join(results["rtt"]["failed_operations"]) + " (errors above)")
     if "capacity" in results and not results["capacity"].get("ok", True):
         problems.append("capacity")
         print("capacity: the history replay or an operation FAILED (see above)")

@@ -10,6 +10,7 @@
 #else
 #include <git2/sys/errors.h>
 #include <git2/sys/stream.h>
+#include <git2/sys/transport.h>
 #endif
 
 /* The libgit2 release of the headers lockpool is built against, for ConnectTunnel's layout guard. */
@@ -43,6 +44,24 @@ typedef struct {
     /* The same connection's response reader (HTTPProxy.ResponseFraming, retained by the stream), else NULL. */
     void *proxy_response;
 } lockpool_socket_stream;
+
+/* lockpool's ssh subtransport (SSHTransport.swift, docs/decisions/0010-openssh-transport.md): libgit2's smart
+   protocol over the pipes of an OpenSSH client. `owner` is the Swift object behind each (retained). */
+typedef struct {
+    git_smart_subtransport parent;
+    void *owner;
+} lockpool_ssh_subtransport;
+
+typedef struct {
+    git_smart_subtransport_stream parent;
+    void *owner;
+} lockpool_ssh_stream;
+
+/* An anonymous file in memory (memfd_create, MFD_CLOEXEC), for the key the OpenSSH client reads through /proc: the
+   glibc wrapper is declared only under _GNU_SOURCE. */
+#include <sys/syscall.h>
+#include <unistd.h>
+static inline int lockpool_memfd_create(const char *name) { return (int)syscall(SYS_memfd_create, name, 1u); }
 
 /* git_libgit2_opts is variadic, which Swift cannot call; these wrappers fix the argument types. */
 static inline int lockpool_git_set_search_path(int level, const char *path) {

@@ -235,7 +235,6 @@ struct DecodingContext {
         source.privateKeyUser = string("private_key_user", in: view)
         source.privateKeyPassphrase = string("private_key_passphrase", in: view)
         source.forwardAgent = boolean("forward_agent", in: view) ?? false
-        if source.forwardAgent { warnings.append("warning: forward_agent has no effect in lockpool") }
         source.username = string("username", in: view)
         source.password = string("password", in: view)
         source.gitConfig = decodeGitConfig(view.value(for: "git_config"))
@@ -260,7 +259,7 @@ struct DecodingContext {
     /// matched separately.
     private static let effectiveGitConfigKeys: Set<String> = [
         "user.name", "user.email", "http.proxy", "http.sslverify", "http.sslcainfo", "http.sslcapath",
-        "http.extraheader", "http.useragent", "http.followredirects",
+        "http.extraheader", "http.useragent", "http.followredirects", "core.sshcommand",
     ]
 
     /// Whether a `git_config` name takes effect. Like git, the section and the key compare case-insensitively and a

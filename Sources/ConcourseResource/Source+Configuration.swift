@@ -97,19 +97,15 @@ extension Source {
             case "initial"?: .initial
             default: nil
             }
-        var hostKeyCheck: (@Sendable (HostKey) -> String?)?
-        if let knownHosts, address.transport == .ssh {
-            let entries = KnownHosts(knownHosts)
-            let name = KnownHosts.name(host: address.host ?? "", port: address.port)
-            hostKeyCheck = { key in entries.problem(with: key, name: name) }
-        }
         let headers = gitConfig.filter { $0.name.lowercased() == "http.extraheader" }.map(\.value)
         return PoolConfiguration(
             remoteURL: address.url, pushURL: pushAddress.url == address.url ? nil : pushAddress.url, branch: branch,
             pool: pool,
             remoteOptions: RemoteOptions(
                 credentials: credentials, customHeaders: headers, secrets: secrets,
-                acceptsInvalidCertificates: !verifiesCertificates, hostKeyCheck: hostKeyCheck, proxyURL: proxyURL,
+                acceptsInvalidCertificates: !verifiesCertificates,
+                knownHosts: address.transport == .ssh ? knownHosts : nil, forwardsAgent: forwardAgent,
+                sshCommand: gitConfigValue("core.sshCommand").flatMap { $0.isEmpty ? nil : $0 }, proxyURL: proxyURL,
                 proxyCredentials: proxyCredentials, followRedirects: redirects),
             cacheRoot: PoolConfiguration.cacheRoot(temporaryDirectory: environment["TMPDIR"]),
             retryDelay: retryDelay,

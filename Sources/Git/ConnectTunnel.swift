@@ -190,53 +190,8 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
                 }
                 return connectDirectly(socket)
             }
-            let proxy = "\(tunnel.proxyHost):\(tunnel.proxyPort)"
-            // The target goes into the CONNECT request line: no byte of it may end the line or add a header.
-            guard !"\(host):\(port)".unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) else {
-                git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "invalid host name for the https_tunnel proxy")
-                return -1
-            }
-            let fd = openSocket(host: tunnel.proxyHost, port: tunnel.proxyPort).fd
-            guard fd >= 0 else {
-                git_error_set_str(
-                    Int32(GIT_ERROR_NET.rawValue),
-                    "failed to connect to https_tunnel proxy \(proxy): connection refused")
-                return -1
-            }
-            var request = "CONNECT \(host):\(port) HTTP/1.1\r\nHost: \(host):\(port)\r\n"
-            if let user = tunnel.proxyUser {
-                let token = Data("\(user):\(tunnel.proxyPassword ?? "")".utf8).base64EncodedString()
-                request += "Proxy-Authorization: Basic \(token)\r\n"
-            }
-            request += "\r\n"
-            let bytes = Array(request.utf8)
-            guard send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
-                Glibc.close(fd)
-                git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "https_tunnel proxy \(proxy) closed the connection")
-                return -1
-            }
-            // Read the reply byte by byte up to the blank line, so no tunnelled byte is consumed here.
-            var reply: [UInt8] = []
-            var byte: UInt8 = 0
-            while reply.count < 16 * 1024, recv(fd, &byte, 1, 0) == 1 {
-                reply.append(byte)
-                if reply.count >= 4, reply.suffix(4) == [13, 10, 13, 10] { break }
-            }
-            let statusLine = String(decoding: reply.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-            let parts = statusLine.split(separator: " ", maxSplits: 2)
-            guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), parts[1].hasPrefix("2") else {
-                Glibc.close(fd)
-                // The proxy's own words are shown, never the credentials sent to it (a proxy may echo them).
-                let token = Data("\(tunnel.proxyUser ?? ""):\(tunnel.proxyPassword ?? "")".utf8).base64EncodedString()
-                let shown = redact(
-                    statusLine.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "no reply",
-                    [tunnel.proxyPassword ?? "", tunnel.proxyUser == nil ? "" : token])
-                git_error_set_str(
-                    Int32(GIT_ERROR_NET.rawValue),
-                    "https_tunnel proxy \(proxy) refused the tunnel: HTTP return code: \(shown)")
-                return -1
-            }
-            tunnel.announce("Via \(proxy) -> \(host):\(port)")
+            let fd = tunnel.open(host: host, port: port)
+            guard fd >= 0 else { return -1 }
             socket.pointee.s = fd
             return 0
         }
@@ -269,6 +224,63 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
             socket.pointee.proxy_response = Unmanaged.passRetained(HTTPProxy.ResponseFraming()).toOpaque()
         }
         return 0
+    }
+
+    /// The tunnel `install()` set up in this process, if any.
+    static var active: ConnectTunnel? { activeTunnel.withLock { $0 } }
+
+    /// A socket tunnelled through the proxy to `host:port` (a CONNECT request answered with 2xx), announced; -1 with
+    /// libgit2's error set when the proxy cannot be reached or refuses.
+    func open(host: String, port: String) -> Int32 {
+        let tunnel = self
+        let proxy = "\(tunnel.proxyHost):\(tunnel.proxyPort)"
+        // The target goes into the CONNECT request line: no byte of it may end the line or add a header.
+        guard !"\(host):\(port)".unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) else {
+            git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "invalid host name for the https_tunnel proxy")
+            return -1
+        }
+        let fd = Self.openSocket(host: tunnel.proxyHost, port: tunnel.proxyPort).fd
+        guard fd >= 0 else {
+            git_error_set_str(
+                Int32(GIT_ERROR_NET.rawValue),
+                "failed to connect to https_tunnel proxy \(proxy): connection refused")
+            return -1
+        }
+        var request = "CONNECT \(host):\(port) HTTP/1.1\r\nHost: \(host):\(port)\r\n"
+        if let user = tunnel.proxyUser {
+            let token = Data("\(user):\(tunnel.proxyPassword ?? "")".utf8).base64EncodedString()
+            request += "Proxy-Authorization: Basic \(token)\r\n"
+        }
+        request += "\r\n"
+        let bytes = Array(request.utf8)
+        guard send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
+            Glibc.close(fd)
+            git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "https_tunnel proxy \(proxy) closed the connection")
+            return -1
+        }
+        // Read the reply byte by byte up to the blank line, so no tunnelled byte is consumed here.
+        var reply: [UInt8] = []
+        var byte: UInt8 = 0
+        while reply.count < 16 * 1024, recv(fd, &byte, 1, 0) == 1 {
+            reply.append(byte)
+            if reply.count >= 4, reply.suffix(4) == [13, 10, 13, 10] { break }
+        }
+        let statusLine = String(decoding: reply.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), parts[1].hasPrefix("2") else {
+            Glibc.close(fd)
+            // The proxy's own words are shown, never the credentials sent to it (a proxy may echo them).
+            let token = Data("\(tunnel.proxyUser ?? ""):\(tunnel.proxyPassword ?? "")".utf8).base64EncodedString()
+            let shown = redact(
+                statusLine.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "no reply",
+                [tunnel.proxyPassword ?? "", tunnel.proxyUser == nil ? "" : token])
+            git_error_set_str(
+                Int32(GIT_ERROR_NET.rawValue),
+                "https_tunnel proxy \(proxy) refused the tunnel: HTTP return code: \(shown)")
+            return -1
+        }
+        tunnel.announce("Via \(proxy) -> \(host):\(port)")
+        return fd
     }
 
     /// Connects the stream's socket straight to its host and port. On failure, libgit2's own wording

@@ -56,22 +56,6 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     public var customMirror: Mirror { Mirror(self, children: [:]) }
 }
 
-/// An SSH host key presented by a server, for `RemoteOptions.hostKeyCheck`.
-public struct HostKey: Sendable, Hashable {
-    /// The key type as OpenSSH names it (`ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256`, …).
-    public let type: String
-    /// The raw public key blob (what a `known_hosts` line holds in base64).
-    public let blob: [UInt8]
-    /// The host name libgit2 connected to.
-    public let host: String
-
-    public init(type: String, blob: [UInt8], host: String) {
-        self.type = type
-        self.blob = blob
-        self.host = host
-    }
-}
-
 /// The remote refused the credential offered (or no credential was available).
 public struct AuthenticationRefused: Error, Sendable, CustomStringConvertible {
     /// What was tried, e.g. "ssh private key for user 'git'"; nil when nothing could be offered.

@@ -7,13 +7,14 @@
 // certificate, a private key, a stale tip or damage is never transient. Tests/GitTests/ErrorClassificationTests.swift
 // provokes each for real.
 
+import Glibc
+
 extension GitError {
     /// Whether the failure came from `git_remote_push`: the same server words mean other things in a fetch.
     var isPush: Bool { function == "git_remote_push" }
 
-    /// The function `Remote` names when the SSH private key it offered could not be used (see
-    /// `RemoteCallbackState.refusal`).
-    static let privateKeyFunction = "libssh2_userauth_publickey_frommemory"
+    /// The function lockpool's ssh transport names when OpenSSH could not load the private key (`SSHFailure`).
+    static let privateKeyFunction = "ssh_load_key"
 
     /// The function `Remote.init` names when it refuses a URL before libgit2 sees it (`Remote.unusableURLMessage`).
     static let urlCheckFunction = "lockpool_check_url"
@@ -114,12 +115,21 @@ extension GitError {
         }
     }
 
-    /// Whether the host name did not resolve (getaddrinfo failed). Part of `isTransient`: a DNS failure may pass.
+    /// Whether the host name did not resolve (getaddrinfo failed), for whatever reason.
     ///
     /// streams/socket.c (`socket_connect`): `git_error_set(GIT_ERROR_NET, "failed to resolve address for %s: %s",
-    /// st->host, p_gai_strerror(ret))`; `ConnectTunnel`, which replaces that stream, uses the same words.
+    /// st->host, p_gai_strerror(ret))`; `ConnectTunnel`, which replaces that stream, and lockpool's ssh transport use
+    /// the same words.
     public var isUnresolvableHost: Bool {
         errorClass == .net && message.hasPrefix("failed to resolve address for ")
+    }
+
+    /// Whether the resolver said the name does not exist (`EAI_NONAME`, `EAI_NODATA`, …): permanent, never worth a
+    /// retry, unlike its "temporary failure in name resolution" (`EAI_AGAIN`), which may pass and is transient
+    /// (docs/transports.md#errors).
+    public var isUnknownHost: Bool {
+        isUnresolvableHost && !message.hasSuffix(String(cString: gai_strerror(EAI_AGAIN)))
+            && !message.hasSuffix(String(cString: gai_strerror(EAI_SYSTEM)))
     }
 
     /// Whether the remote refused the credential, or asked for one that could not be given.
@@ -141,24 +151,10 @@ extension GitError {
         return message.lowercased().contains("authenticat")
     }
 
-    /// Whether the SSH private key offered cannot be used: unreadable, a wrong or missing passphrase.
-    ///
-    /// transports/ssh_libssh2.c (`_git_ssh_authenticate_session`): `ssh_error(session, "failed to authenticate SSH
-    /// session")` followed by libssh2's words, e.g. `Private key unpack failed (correct password?)` or `Unable to
-    /// extract public key from private key file`; and the error `Remote` makes when libssh2 leaves such words before
-    /// libgit2 asks for a credential again (`privateKeyFunction`).
-    public var isUnusablePrivateKey: Bool {
-        if function == Self.privateKeyFunction { return true }
-        guard errorClass == .ssh, serverMessage == nil else { return false }
-        return Self.namesUnusablePrivateKey(message)
-    }
-
-    /// Whether libssh2's words say the private key could not be read: `Private key unpack failed (correct
-    /// password?)`, `Unable to extract public key from private key file`, a wrong or missing passphrase.
-    static func namesUnusablePrivateKey(_ text: String) -> Bool {
-        let text = text.lowercased()
-        return text.contains("private key") || text.contains("passphrase") || text.contains("unpack")
-    }
+    /// Whether the SSH private key offered cannot be used: unreadable, a wrong passphrase. OpenSSH's words after
+    /// `Load key "…": `, e.g. `incorrect passphrase supplied to decrypt private key` or `invalid format`, which
+    /// lockpool's ssh transport reports under `privateKeyFunction` (`SSHFailure.keyProblem`).
+    public var isUnusablePrivateKey: Bool { function == Self.privateKeyFunction }
 
     /// Whether the server's TLS certificate or SSH host key was not accepted by libgit2 itself.
     ///
@@ -218,7 +214,7 @@ extension GitError {
     }
 
     /// Whether the failure may go away by itself, so that the operation is worth repeating after a pause: connection
-    /// refused, reset or timed out, an unresolvable host (DNS may be failing for a while), a stalled or cut transfer,
+    /// refused, reset or timed out, a temporary resolver failure, a stalled or cut transfer,
     /// an interrupted TLS or SSH handshake, HTTP 5xx, 408 or 429.
     ///
     /// Rests on the error class, since libgit2 reports network failures with the C library's words: `GIT_ERROR_NET`
@@ -228,7 +224,7 @@ extension GitError {
     /// or `GIT_EEOF`. Never one of the permanent kinds above, and never another HTTP 4xx (the server answered;
     /// asking again gets the same answer).
     public var isTransient: Bool {
-        if isAuthenticationFailure || isRepositoryNotFound || serverRefusal != nil || isUnsupportedURL
+        if isAuthenticationFailure || isRepositoryNotFound || serverRefusal != nil || isUnsupportedURL || isUnknownHost
             || isUnusablePrivateKey || isCertificateFailure || isTunnelRefused || isStaleTip || isDamagedObjectStore
         {
             return false

@@ -13,9 +13,13 @@ public struct RemoteOptions: Sendable, CustomStringConvertible, CustomDebugStrin
     public var secrets: [String]
     /// Accept any TLS certificate from an https remote.
     public var acceptsInvalidCertificates: Bool
-    /// Decides whether an SSH host key is acceptable: nil accepts (the upstream resource's `StrictHostKeyChecking no`),
-    /// else a returned message rejects the key with that message.
-    public var hostKeyCheck: (@Sendable (HostKey) -> String?)?
+    /// OpenSSH `known_hosts` text the ssh server's host key must be listed in; nil accepts any host key (the upstream
+    /// resource's `StrictHostKeyChecking no`).
+    public var knownHosts: String?
+    /// Whether ssh forwards the agent at `SSH_AUTH_SOCK` to the server (`forward_agent`).
+    public var forwardsAgent: Bool
+    /// A shell command run instead of `ssh`, with the same arguments (`core.sshCommand`, as git runs it).
+    public var sshCommand: String?
     /// The HTTP proxy for http(s) remotes, without userinfo; nil uses the environment (`https_proxy`, …).
     public var proxyURL: String?
     /// Credentials for `proxyURL`.
@@ -28,14 +32,17 @@ public struct RemoteOptions: Sendable, CustomStringConvertible, CustomDebugStrin
 
     public init(
         credentials: Credentials? = nil, customHeaders: [String] = [], secrets: [String] = [],
-        acceptsInvalidCertificates: Bool = false, hostKeyCheck: (@Sendable (HostKey) -> String?)? = nil,
-        proxyURL: String? = nil, proxyCredentials: Credentials? = nil, followRedirects: RedirectPolicy? = nil
+        acceptsInvalidCertificates: Bool = false, knownHosts: String? = nil, forwardsAgent: Bool = false,
+        sshCommand: String? = nil, proxyURL: String? = nil, proxyCredentials: Credentials? = nil,
+        followRedirects: RedirectPolicy? = nil
     ) {
         self.credentials = credentials
         self.customHeaders = customHeaders
         self.secrets = secrets
         self.acceptsInvalidCertificates = acceptsInvalidCertificates
-        self.hostKeyCheck = hostKeyCheck
+        self.knownHosts = knownHosts
+        self.forwardsAgent = forwardsAgent
+        self.sshCommand = sshCommand
         self.proxyURL = proxyURL
         self.proxyCredentials = proxyCredentials
         self.followRedirects = followRedirects
@@ -49,7 +56,7 @@ public struct RemoteOptions: Sendable, CustomStringConvertible, CustomDebugStrin
         return "RemoteOptions(credentials: \(credentials.map(\.kindDescription) ?? "none"), "
             + "headers: \(headerNames), secrets: \(secrets.isEmpty ? "none" : "****"), "
             + "acceptsInvalidCertificates: \(acceptsInvalidCertificates), "
-            + "hostKeyCheck: \(hostKeyCheck == nil ? "none" : "set"), proxy: \(proxyURL ?? "auto"), "
+            + "knownHosts: \(knownHosts == nil ? "none" : "set"), proxy: \(proxyURL ?? "auto"), "
             + "proxyCredentials: \(proxyCredentials == nil ? "none" : "****"))"
     }
     /// The same as `description`.
@@ -91,8 +98,13 @@ final class RemoteCallbackState {
     var acknowledgedReferences: [String] = []
     var serverMessages = ""
     var storedError: (any Error)?
+    /// The remote's OpenSSH connection, for an ssh URL: libgit2 then runs lockpool's transport (`SSHTransport`).
+    var sshSession: SSHSession?
 
-    init(options: RemoteOptions) { self.options = options }
+    init(options: RemoteOptions, sshSession: SSHSession? = nil) {
+        self.options = options
+        self.sshSession = sshSession
+    }
 
     func callbacks() -> git_remote_callbacks {
         var callbacks = git_remote_callbacks()
@@ -105,6 +117,12 @@ final class RemoteCallbackState {
         callbacks.certificate_check = { cert, valid, host, payload in
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
             return state.certificate(cert, valid: valid, host: host)
+        }
+        if sshSession != nil {
+            callbacks.transport = { out, owner, payload in
+                SSHTransport.create(
+                    out, owner, Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue())
+            }
         }
         callbacks.push_update_reference = { reference, status, payload in
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
@@ -133,92 +151,43 @@ final class RemoteCallbackState {
         _ allowedTypes: UInt32, proxy: Bool
     ) -> Int32 {
         let credentials = proxy ? options.proxyCredentials : options.credentials
-        let user = usernameFromURL.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        if allowedTypes & GIT_CREDENTIAL_USERNAME.rawValue != 0 {
-            guard let name = user ?? credentials?.defaultUser else { return GIT_PASSTHROUGH.rawValue }
-            return git_credential_username_new(out, name)
-        }
         guard let credentials else {
             storedError = AuthenticationRefused(tried: nil)
             return GIT_EAUTH.rawValue
         }
         credentialAttempts += 1
         if credentialAttempts > 1 {
-            storedError = refusal(credentials, user: user)
+            storedError = refusal(credentials)
             return GIT_EAUTH.rawValue
         }
-        switch credentials.kind {
-        case .userPassword(let name, let password):
-            guard allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else { break }
+        if case .userPassword(let name, let password) = credentials.kind,
+            allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0
+        {
             return git_credential_userpass_plaintext_new(out, name, password)
-        case .sshKey(let defaultUser, let key, let passphrase):
-            guard allowedTypes & GIT_CREDENTIAL_SSH_MEMORY.rawValue != 0 else { break }
-            return git_credential_ssh_key_memory_new(out, user ?? defaultUser ?? "", nil, key, passphrase)
-        case .sshAgent(let defaultUser):
-            guard allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else { break }
-            return git_credential_ssh_key_from_agent(out, user ?? defaultUser ?? "")
         }
-        storedError = credentialAttempts > 1 ? refusal(credentials, user: user) : AuthenticationRefused(tried: nil)
+        // ssh credentials go to OpenSSH (`SSHSession`), never through libgit2.
+        storedError = credentialAttempts > 1 ? refusal(credentials) : AuthenticationRefused(tried: nil)
         return GIT_EAUTH.rawValue
     }
 
-    /// Why the credential offered before was not accepted: libssh2 reports an unreadable key (a wrong passphrase)
-    /// through the error libgit2 left before asking again; anything else is a refusal by the server.
-    private func refusal(_ credentials: Credentials, user: String?) -> any Error {
-        // Named after the libssh2 call, which is how `GitError.isUnusablePrivateKey` knows it (libssh2's words:
-        // `Private key unpack failed (correct password?)`, `Unable to extract public key from private key file`).
-        let last = lastError(GIT_EAUTH.rawValue, "libssh2_userauth_publickey_frommemory", redacting: options.allSecrets)
-        if GitError.namesUnusablePrivateKey(last.message) { return last }
-        return AuthenticationRefused(tried: triedDescription(credentials, user: user))
+    /// The credential offered before was refused by the server.
+    private func refusal(_ credentials: Credentials) -> any Error {
+        AuthenticationRefused(tried: credentials.kindDescription)
     }
 
-    private func triedDescription(_ credentials: Credentials, user: String?) -> String {
-        switch credentials.kind {
-        case .userPassword: credentials.kindDescription
-        case .sshKey(let defaultUser, _, _):
-            "ssh private key for user '\(user ?? defaultUser ?? "")'"
-        case .sshAgent(let defaultUser): "ssh-agent identities for user '\(user ?? defaultUser ?? "")'"
-        }
-    }
-
-    /// Checks an SSH host key (against `hostKeyCheck`) or a TLS certificate (libgit2's verdict, unless invalid
-    /// certificates are accepted; for an IP address, `CertificateVerification`'s when libgit2 says invalid).
+    /// Checks a TLS certificate: libgit2's verdict, unless invalid certificates are accepted; for an IP address,
+    /// `CertificateVerification`'s when libgit2 says invalid. (Host keys are checked by OpenSSH, `SSHSession`.)
     func certificate(_ cert: UnsafeMutablePointer<git_cert>?, valid: Int32, host: UnsafePointer<CChar>?) -> Int32 {
-        guard let cert else { return GIT_PASSTHROUGH.rawValue }
+        guard cert != nil else { return GIT_PASSTHROUGH.rawValue }
         let hostName = host.map { String(cString: $0) } ?? ""
-        switch cert.pointee.cert_type {
-        case GIT_CERT_HOSTKEY_LIBSSH2:
-            guard let check = options.hostKeyCheck else { return 0 }
-            let hostKey = cert.withMemoryRebound(to: git_cert_hostkey.self, capacity: 1) { $0.pointee }
-            guard hostKey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hostKey.hostkey else {
-                storedError = CertificateRejected(reason: "host key for \(hostName) could not be read")
-                return GIT_EUSER.rawValue
-            }
-            let blob = Array(UnsafeRawBufferPointer(start: raw, count: hostKey.hostkey_len))
-            let type: String =
-                switch hostKey.raw_type {
-                case GIT_CERT_SSH_RAW_TYPE_RSA: "ssh-rsa"
-                case GIT_CERT_SSH_RAW_TYPE_DSS: "ssh-dss"
-                case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_256: "ecdsa-sha2-nistp256"
-                case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_384: "ecdsa-sha2-nistp384"
-                case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_521: "ecdsa-sha2-nistp521"
-                case GIT_CERT_SSH_RAW_TYPE_KEY_ED25519: "ssh-ed25519"
-                default: "unknown"
-                }
-            if let problem = check(HostKey(type: type, blob: blob, host: hostName)) {
-                storedError = CertificateRejected(reason: problem)
-                return GIT_EUSER.rawValue
-            }
-            return 0
-        default:
-            if valid != 0 || options.acceptsInvalidCertificates { return 0 }
-            // mbedTLS 2.28 matches DNS subjectAltNames only: an IP address is verified again (docs/transports.md#http-and-https).
-            if CertificateVerification.acceptsAfterAll(cert, host: hostName) { return 0 }
-            storedError = CertificateRejected(
-                reason: "the TLS certificate of \(hostName) is not trusted; set skip_ssl_verification, "
-                    + "or git_config http.sslCAInfo to the certificate authority's file")
-            return GIT_EUSER.rawValue
-        }
+        if valid != 0 || options.acceptsInvalidCertificates { return 0 }
+        // mbedTLS 2.28 matches DNS subjectAltNames only: an IP address is verified again
+        // (docs/transports.md#http-and-https).
+        if let cert, CertificateVerification.acceptsAfterAll(cert, host: hostName) { return 0 }
+        storedError = CertificateRejected(
+            reason: "the TLS certificate of \(hostName) is not trusted; set skip_ssl_verification, "
+                + "or git_config http.sslCAInfo to the certificate authority's file")
+        return GIT_EUSER.rawValue
     }
 
     /// The server's side-channel text, redacted and trimmed, one `remote: ` line each.
@@ -314,6 +283,9 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     public let repository: Repository
     public let url: String
     public let options: RemoteOptions
+    /// The OpenSSH connection of an ssh URL, shared by its fetches and pushes (`SSHSession`), and by the remotes
+    /// `reopened(on:)` makes; it ends when the last of them goes.
+    let sshSession: SSHSession?
 
     /// An anonymous remote (no configuration written). Calls `git_remote_create_anonymous`.
     ///
@@ -322,7 +294,13 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     ///   - url: the remote URL, without userinfo.
     ///   - options: credentials and secrets.
     /// - Throws: `GitError`.
-    public init(repository: Repository, url: String, options: RemoteOptions) throws {
+    public convenience init(repository: Repository, url: String, options: RemoteOptions) throws {
+        try self.init(
+            repository: repository, url: url, options: options,
+            sshSession: SSHAddress(url).map { SSHSession(address: $0, options: options) })
+    }
+
+    private init(repository: Repository, url: String, options: RemoteOptions, sshSession: SSHSession?) throws {
         if let problem = Self.unusableURLMessage(url) {
             throw GitError(
                 code: .generic, errorClass: .net, function: GitError.urlCheckFunction,
@@ -337,6 +315,14 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         self.repository = repository
         self.url = url
         self.options = options
+        self.sshSession = sshSession
+    }
+
+    /// The same remote for another repository (the cache reopened), keeping its ssh connection.
+    ///
+    /// - Throws: `GitError`.
+    public func reopened(on repository: Repository) throws -> Remote {
+        try Remote(repository: repository, url: url, options: options, sshSession: sshSession)
     }
 
     deinit { git_remote_free(pointer) }
@@ -387,11 +373,11 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         return try fetchOverNetwork(branch: branch, into: localReference, depth: fetchesShallow ? depth : 0)
     }
 
-    /// Whether `fetch(depth:)` fetches shallowly here: over git:// and http(s). libgit2 1.8.4 repeats a shallow request
-    /// on a connection that keeps its state, which lockpool's stream repairs for git:// but cannot for ssh (libssh2
-    /// writes to the socket itself), so ssh fetches whole (docs/decisions/0009-shallow-cache.md). A local repository
-    /// is read in place instead (`fetchLocally`).
+    /// Whether `fetch(depth:)` fetches shallowly here: over ssh, git:// and http(s). libgit2 1.8.4 repeats a shallow
+    /// request on a connection that keeps its state, which lockpool's streams repair (docs/decisions/0009-shallow-cache.md).
+    /// A local repository is read in place instead (`fetchLocally`).
     public var fetchesShallow: Bool {
+        if sshSession != nil { return true }
         guard localPath == nil, let separator = url.firstRange(of: "://") else { return false }
         guard ["git", "http", "https"].contains(url[..<separator.lowerBound].lowercased()) else { return false }
         // The repair lives in lockpool's stream, which stands in for libgit2's only on a verified release.
@@ -401,7 +387,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     private func fetchOverNetwork(branch: String, into localReference: String, depth: Int) throws -> ObjectID? {
         let secrets = options.allSecrets
         let remote = pointer
-        let state = RemoteCallbackState(options: options)
+        let state = RemoteCallbackState(options: options, sshSession: sshSession)
         return try withExtendedLifetime(state) {
             let callbacks = state.callbacks()
             defer { git_remote_disconnect(remote) }
@@ -471,14 +457,19 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     }
 
     /// Opens the connection of the next push to this git:// remote now, on a thread, so that it is ready when the push
-    /// comes (`PreparedConnection`); nothing for other transports, or when connections go through `https_tunnel`.
+    /// comes (`PreparedConnection`), or, over ssh, starts `git-receive-pack` once the connection is up (`SSHSession`);
+    /// nothing for other transports, or for git:// through `https_tunnel`.
     public func preparePush() {
+        if let sshSession { return sshSession.preparePush() }
         guard ConnectTunnel.directStreamIsRegistered else { return }
         PreparedConnection.prepare(forPushTo: url)
     }
 
     /// Closes the connection `preparePush` opened if no push used it.
-    public func discardPreparedPush() { PreparedConnection.discard(forPushTo: url) }
+    public func discardPreparedPush() {
+        sshSession?.discardPreparedPush()
+        PreparedConnection.discard(forPushTo: url)
+    }
 
     /// Pushes `commit` to `refs/heads/<branch>`, without force, and reads the per-reference status:
     /// `git_remote_push` returns 0 even when the server refuses the reference.
@@ -496,7 +487,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         let outgoing = "refs/lockpool/outgoing"
         try repository.setReference(outgoing, to: commit, message: "lockpool: push")
         let remote = pointer
-        let state = RemoteCallbackState(options: options)
+        let state = RemoteCallbackState(options: options, sshSession: sshSession)
         let target = "refs/heads/\(branch)"
         try withExtendedLifetime(state) {
             var pushOptions = git_push_options()

@@ -38,6 +38,9 @@ enum SocketWrites {
         return try body()
     }
 
+    /// Whether `done` goes with a shallow request now (inside `pipeliningDone(true)`); lockpool's ssh stream asks too.
+    static var isPipeliningDone: Bool { pipelinesDone.load(ordering: .relaxed) }
+
     private static let done = Array("0009done\n".utf8)
 
     /// The stream's `read`: uncorks (sending what is queued), receives, and acknowledges at once (`TCP_QUICKACK`,

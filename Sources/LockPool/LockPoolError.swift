@@ -18,6 +18,8 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case refusedByServer(operation: String, uri: String, message: String)
     /// The URL names no transport lockpool can use (an unknown scheme) or is malformed (no host).
     case unsupportedURL(uri: String)
+    /// The resolver says the remote's host name does not exist (getaddrinfo's words).
+    case unknownHost(message: String)
     case authenticationFailed(uri: String, tried: String?)
     case authenticationError(uri: String, message: String)
     case certificateRejected(reason: String)
@@ -61,6 +63,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
         case .unsupportedURL(let uri):
             "unsupported repository URL: \(uri) (use a path, or a file://, git://, ssh://, http:// or https:// URL with "
                 + "a host, or user@host:path)"
+        case .unknownHost(let message): "unknown host: \(message)"
         case .authenticationFailed(let uri, let tried):
             "authentication failed for \(uri)"
                 + (tried.map { " (\($0) refused)" }

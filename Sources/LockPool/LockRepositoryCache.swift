@@ -194,8 +194,7 @@ public final class LockRepositoryCache {
 
     private func recreate() throws {
         nextFetchDepth = nil
-        cachedRemote = nil
-        cachedPushRemote = nil
+        // The remotes stay: `remote()` reopens them on the new repository, keeping their connections.
         try? FileManager.default.removeItem(atPath: path)
         do { repository = try Self.openOrCreate(path) } catch let error as GitError {
             throw LockPoolError.gitFailed(operation: "rebuild the cache at \(path)", underlying: error)
@@ -205,7 +204,10 @@ public final class LockRepositoryCache {
     /// The remote of this cache's repository, created once (see `Remote`).
     public func remote() throws -> Remote {
         if let cachedRemote, cachedRemote.repository === repository { return cachedRemote }
-        let remote = try Remote(repository: repository, url: remoteURL, options: options)
+        // A reopened repository keeps the remote's connection (an ssh master: one login per operation).
+        let remote =
+            try cachedRemote?.reopened(on: repository)
+            ?? Remote(repository: repository, url: remoteURL, options: options)
         cachedRemote = remote
         return remote
     }
@@ -248,7 +250,9 @@ public final class LockRepositoryCache {
     public func pushRemote() throws -> Remote {
         guard let pushURL else { return try remote() }
         if let cachedPushRemote, cachedPushRemote.repository === repository { return cachedPushRemote }
-        let remote = try Remote(repository: repository, url: pushURL, options: options)
+        let remote =
+            try cachedPushRemote?.reopened(on: repository)
+            ?? Remote(repository: repository, url: pushURL, options: options)
         cachedPushRemote = remote
         return remote
     }

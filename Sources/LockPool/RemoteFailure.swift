@@ -31,6 +31,7 @@ enum RemoteFailure {
             return LockPoolError.refusedByServer(operation: step, uri: uri, message: refusal)
         }
         if error.isUnsupportedURL { return LockPoolError.unsupportedURL(uri: uri) }
+        if error.isUnknownHost { return LockPoolError.unknownHost(message: error.message) }
         if error.isCertificateFailure {
             return LockPoolError.certificateRejected(
                 reason: "the TLS certificate of \(uri) is not trusted: \(error.message)")

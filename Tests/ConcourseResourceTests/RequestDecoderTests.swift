@@ -648,12 +648,9 @@ func decoderValidationProblems(_ c: DecoderProblemCase) {
     DecoderProblemCase(
         "pool in get params", .in, json(source: "", #""params":{"pool":"x"}"#),
         warnings: ["warning: 'params.pool' is ignored; it belongs in source"]),
+    DecoderProblemCase("forward_agent true", .check, json(source: #""forward_agent":true"#)),
     DecoderProblemCase(
-        "forward_agent true", .check, json(source: #""forward_agent":true"#),
-        warnings: ["warning: forward_agent has no effect in lockpool"]),
-    DecoderProblemCase(
-        "forward_agent \"true\"", .out, put(#""acquire":true"#, source: #""forward_agent":"true""#),
-        warnings: ["warning: forward_agent has no effect in lockpool"]),
+        "forward_agent \"true\"", .out, put(#""acquire":true"#, source: #""forward_agent":"true""#)),
     DecoderProblemCase("forward_agent false", .check, json(source: #""forward_agent":false"#)),
     DecoderProblemCase(
         "git_config keys without effect", .check,
@@ -663,7 +660,6 @@ func decoderValidationProblems(_ c: DecoderProblemCase) {
                 ("url..insteadOf", "x"), ("user", "x"), ("http.https://x.extraHeader", "x"))),
         warnings: [
             "warning: git_config key 'credential.helper' has no effect in lockpool",
-            "warning: git_config key 'core.sshCommand' has no effect in lockpool",
             "warning: git_config key 'http.postBuffer' has no effect in lockpool",
             "warning: git_config key 'url..insteadOf' has no effect in lockpool",
             "warning: git_config key 'user' has no effect in lockpool",
@@ -688,8 +684,7 @@ func decoderValidationProblems(_ c: DecoderProblemCase) {
         "warnings survive errors", .check, #"{"source":{"retry_dealy":1,"forward_agent":true}}"#,
         errors: [missingURI, missingBranch, missingPool],
         warnings: [
-            "warning: unknown key 'source.retry_dealy' ignored (did you mean 'retry_delay'?)",
-            "warning: forward_agent has no effect in lockpool",
+            "warning: unknown key 'source.retry_dealy' ignored (did you mean 'retry_delay'?)"
         ]),
 ])
 func decoderWarnings(_ c: DecoderProblemCase) {

@@ -40,6 +40,7 @@ import Testing
             installed.contains("libgit2-1.8"), "the runtime needs the libgit2 the build links (bookworm-backports' 1.8)"
         )
         #expect(installed.contains("ca-certificates"))
+        #expect(installed.contains("openssh-client"), "the ssh transport runs OpenSSH's ssh")
     }
 
     @Test func bothBuildOnBookworm() throws {

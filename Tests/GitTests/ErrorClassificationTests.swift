@@ -19,7 +19,7 @@ private let gitIsAvailable = ExternalTool.areAvailable("git")
 /// The meanings a `GitError` can have; a real failure should have exactly one.
 enum Meaning: String, Sendable, CustomStringConvertible {
     case transient, authentication, repositoryNotFound, serverRefusal, unsupportedURL, unusablePrivateKey,
-        certificate, tunnelRefused, staleTip, damagedObjectStore
+        certificate, tunnelRefused, staleTip, damagedObjectStore, unknownHost
     var description: String { rawValue }
 }
 
@@ -32,6 +32,7 @@ extension GitError {
         if isRepositoryNotFound { meanings.insert(.repositoryNotFound) }
         if serverRefusal != nil { meanings.insert(.serverRefusal) }
         if isUnsupportedURL { meanings.insert(.unsupportedURL) }
+        if isUnknownHost { meanings.insert(.unknownHost) }
         if isUnusablePrivateKey { meanings.insert(.unusablePrivateKey) }
         if isCertificateFailure { meanings.insert(.certificate) }
         if isTunnelRefused { meanings.insert(.tunnelRefused) }
@@ -123,11 +124,13 @@ struct URLCase: Sendable, CustomTestStringConvertible {
         "git://nonexistent.invalid/locks.git", "http://nonexistent.invalid/locks.git",
         "ssh://git@nonexistent.invalid/locks.git",
     ])
-    func anUnresolvableHostIsTransientWithTheResolversWords(_ url: String) throws {
+    func anUnknownHostIsPermanentWithTheResolversWords(_ url: String) throws {
         let fixture = try Fixture(label: "url-dns")
+        let started = ContinuousClock.now
         let error = try fixture.fetchFailure(from: url)
-        #expect(error.isUnresolvableHost, "\(error)")
-        #expect(error.meanings == [.transient], "\(error)")
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(error.isUnresolvableHost && error.isUnknownHost, "\(error)")
+        #expect(error.meanings == [.unknownHost], "\(error)")
         #expect(error.message.hasPrefix("failed to resolve address for nonexistent.invalid: "))
         // getaddrinfo's words (gai_strerror), not errno's `Success`.
         #expect(!error.message.hasSuffix(": Success"), "\(error)")

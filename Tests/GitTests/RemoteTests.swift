@@ -610,7 +610,7 @@ struct DaemonRemoteTests {
         #expect(try revisionCount(fixture, copy) == 2)
     }
 
-    @Test func onlyGitAndHTTPFetchShallow() throws {
+    @Test func networkRemotesFetchShallowLocalOnesNot() throws {
         let fixture = try RemoteFixture(label: "shallow-which")
         let cache = try fixture.cache()
         func shallow(_ url: String) throws -> Bool {
@@ -619,9 +619,9 @@ struct DaemonRemoteTests {
         #expect(try shallow("git://127.0.0.1/locks.git"))
         #expect(try shallow("https://127.0.0.1/locks.git"))
         #expect(try shallow("http://127.0.0.1/locks.git"))
-        // libssh2 writes the ssh socket itself, so libgit2 1.8.4's repeated request cannot be repaired there.
-        #expect(!(try shallow("ssh://git@127.0.0.1/locks.git")))
-        #expect(!(try shallow("git@127.0.0.1:locks.git")))
+        // lockpool's ssh transport repairs libgit2 1.8.4's repeated request as its git:// stream does.
+        #expect(try shallow("ssh://git@127.0.0.1/locks.git"))
+        #expect(try shallow("git@127.0.0.1:locks.git"))
         #expect(!(try shallow(fixture.origin.path)))
         #expect(!(try shallow(fixture.origin.fileURL)))
     }

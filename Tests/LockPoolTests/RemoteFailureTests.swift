@@ -63,12 +63,16 @@ private struct Fixture {
         #expect(elapsed < .seconds(2))
     }
 
-    @Test func anUnresolvableHostIsTransientWithTheResolversWords() throws {
+    @Test func anUnknownHostFailsAtOnceWithTheResolversWords() throws {
         let fixture = try Fixture(label: "map-dns")
-        let (error, _) = try fixture.initializeFailure("git://nonexistent.invalid/locks.git")
-        let transient = try #require(error as? TransientError, "\(error)")
-        #expect(transient.cause.hasPrefix("failed to resolve address for nonexistent.invalid: "))
-        #expect(!transient.cause.hasSuffix(": Success"))
+        let (error, elapsed) = try fixture.initializeFailure("git://nonexistent.invalid/locks.git")
+        guard case LockPoolError.unknownHost(let message) = error else {
+            Issue.record("expected unknownHost, got \(error)")
+            return
+        }
+        #expect(message == "failed to resolve address for nonexistent.invalid: Name or service not known")
+        #expect("\(error)" == "unknown host: \(message)")
+        #expect(elapsed < .seconds(2))
     }
 
     @Test func aRefusedConnectionIsTransient() throws {
