@@ -846,7 +846,11 @@ extension TransportTests {
                 ]
                 let (missing, elapsed) = try timed { try setup.harness.check(version: nil, source: withoutCredentials) }
                 #expect(missing.status == 1, "\(missing)")
-                #expect((missing.lastStderrLine ?? "").contains("127.0.0.1:\(proxy.port)"), "\(missing)")
+                failed(
+                    missing,
+                    "authentication failed for \(setup.plainURI): proxy 127.0.0.1:\(proxy.port) requires "
+                        + "authentication: give the user and password in git_config http.proxy "
+                        + "(http://user:password@host:port)")
                 #expect(elapsed < failFast)
                 let wrong: [String: JSONValue] = [
                     "git_config": [
