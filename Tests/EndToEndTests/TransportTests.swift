@@ -858,6 +858,8 @@ extension TransportTests {
                     ]
                 ]
                 let (refused, refusedElapsed) = try timed { try setup.harness.check(version: nil, source: wrong) }
+                // tinyproxy answers wrong credentials with 401 (its own WWW-Authenticate), which libgit2 takes for the
+                // server's challenge: lockpool fails at once, though the message names the server.
                 #expect(refused.status == 1, "\(refused)")
                 #expect(refusedElapsed < failFast)
                 results += [missing, refused]
