@@ -105,13 +105,23 @@ enum CertificateVerification {
             }
         }
         return paths.flatMap { path -> [Certificate] in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                let documents = try? PEMDocument.parseMultiple(pemString: text)
-            else { return [] }
-            return documents.filter { $0.discriminator == "CERTIFICATE" }.compactMap {
-                try? Certificate(derEncoded: $0.derBytes)
-            }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+            return pemCertificates(text).compactMap { try? Certificate(derEncoded: $0) }
         }
+    }
+
+    /// The DER bytes of each `CERTIFICATE` block of a PEM text (RFC 7468), in order; other blocks are skipped.
+    static func pemCertificates(_ text: String) -> [[UInt8]] {
+        let begin = "-----BEGIN CERTIFICATE-----"
+        let end = "-----END CERTIFICATE-----"
+        var blocks: [[UInt8]] = []
+        var rest = Substring(text)
+        while let start = rest.firstRange(of: begin), let stop = rest[start.upperBound...].firstRange(of: end) {
+            let body = rest[start.upperBound..<stop.lowerBound].filter { !$0.isWhitespace }
+            if let der = Data(base64Encoded: String(body)) { blocks.append(Array(der)) }
+            rest = rest[stop.upperBound...]
+        }
+        return blocks
     }
 }
 
