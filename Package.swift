@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // Git: verifies a TLS certificate for an IP address, which mbedTLS 2.28 cannot (CertificateVerification.swift).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        // Comes with swift-certificates; declared because Git imports it (DER parsing of a certificate).
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         // Tests only: the example pipelines are YAML.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // Tests only: TestSupport's process launcher (ChildProcess.swift).
@@ -40,6 +44,8 @@ let package = Package(
             name: "Git",
             dependencies: [
                 "CLibgit2", "CGitSupport", "StringSupport", .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ], swiftSettings: upcoming),
         // libcurl through dlopen: headers at build time (libcurl4-openssl-dev), the library only when a request is made.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),

@@ -21,6 +21,9 @@ import sys
 SYSTEM_MODULES = {
     "Swift", "_Concurrency", "_StringProcessing", "Dispatch", "Synchronization", "Observation", "Distributed",
     "RegexBuilder", "Glibc", "Musl", "Darwin", "Android", "WinSDK", "ucrt", "os",
+    # The toolchain's C module under Foundation: LockPool's PrivateDirectory imports it for `struct stat`, which it owns
+    # once swift-certificates (Git's) has loaded Foundation (MemberImportVisibility).
+    "CoreFoundation",
     # Foundation proper is kept out of Sources by the Makefile's other lint step; tests may use it.
     "Foundation", "FoundationEssentials", "FoundationInternationalization", "FoundationNetworking", "FoundationXML",
     "Testing", "XCTest",

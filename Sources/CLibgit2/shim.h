@@ -37,6 +37,12 @@ typedef struct {
     /* The request a prepared connection (PreparedConnection.swift) already sent, left out of the first write. */
     unsigned char *prepared_request;
     size_t prepared_request_length;
+    /* An http:// remote reached through its proxy (HTTPProxy.swift): the origin (`http://host:port`) that request lines
+       are made absolute with, and the `Proxy-Authorization` value to add; both NULL on any other connection. */
+    char *proxy_origin;
+    char *proxy_authorization;
+    /* The same connection's response reader (HTTPProxy.ResponseFraming, retained by the stream), else NULL. */
+    void *proxy_response;
 } lockpool_socket_stream;
 
 /* lockpool's ssh subtransport (SSHTransport.swift, docs/decisions/0010-openssh-transport.md): libgit2's smart

@@ -152,6 +152,11 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
                     free(tunnel.pointee.port)
                     free(tunnel.pointee.deepen_request)
                     free(tunnel.pointee.prepared_request)
+                    free(tunnel.pointee.proxy_origin)
+                    free(tunnel.pointee.proxy_authorization)
+                    if let framing = tunnel.pointee.proxy_response {
+                        Unmanaged<HTTPProxy.ResponseFraming>.fromOpaque(framing).release()
+                    }
                     tunnel.deinitialize(count: 1)
                     tunnel.deallocate()
                 }
@@ -169,6 +174,11 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
         return stream.withMemoryRebound(to: lockpool_socket_stream.self, capacity: 1) { socket in
             let host = String(cString: socket.pointee.host)
             let port = String(cString: socket.pointee.port)
+            switch HTTPProxy.route(host: host, port: port) {
+            case .forward(let proxy, let origin)?: return connectToProxy(socket, proxy, forwarding: origin)
+            case .proxy(let proxy)?: return connectToProxy(socket, proxy, forwarding: nil)
+            case nil: break
+            }
             guard let tunnel = activeTunnel.withLock({ $0 }) else {
                 if let (fd, request) = PreparedConnection.take(host: host, port: port) {
                     socket.pointee.s = fd
@@ -185,6 +195,35 @@ public struct ConnectTunnel: Sendable, CustomStringConvertible, CustomDebugStrin
             socket.pointee.s = fd
             return 0
         }
+    }
+
+    /// Connects the stream's socket to an http(s) remote's proxy (`HTTPProxy`), which is named when that fails; with
+    /// `origin`, the requests written on it are made fit for a forward proxy (`SocketWrites.write`).
+    static func connectToProxy(
+        _ socket: UnsafeMutablePointer<lockpool_socket_stream>, _ proxy: HTTPProxy, forwarding origin: String?
+    ) -> Int32 {
+        let (fd, resolution) = openSocket(host: proxy.host, port: proxy.port)
+        guard fd >= 0 else {
+            // The same openings as libgit2's own words (see connectDirectly), so that the error is classified alike.
+            let message =
+                resolution != 0
+                ? "failed to resolve address for proxy \(proxy.endpoint): \(String(cString: gai_strerror(resolution)))"
+                : "failed to connect to proxy \(proxy.endpoint): \(String(cString: strerror(errno)))"
+            git_error_set_str(Int32(GIT_ERROR_NET.rawValue), message)
+            return -1
+        }
+        socket.pointee.s = fd
+        if let origin {
+            free(socket.pointee.proxy_origin)
+            free(socket.pointee.proxy_authorization)
+            socket.pointee.proxy_origin = strdup(origin)
+            socket.pointee.proxy_authorization = proxy.authorization.map { strdup($0) } ?? nil
+            if let framing = socket.pointee.proxy_response {
+                Unmanaged<HTTPProxy.ResponseFraming>.fromOpaque(framing).release()
+            }
+            socket.pointee.proxy_response = Unmanaged.passRetained(HTTPProxy.ResponseFraming()).toOpaque()
+        }
+        return 0
     }
 
     /// The tunnel `install()` set up in this process, if any.

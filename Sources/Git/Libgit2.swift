@@ -76,6 +76,8 @@ public enum GlobalOptions {
     public static func setCertificateLocations(file: String?, directory: String?) throws {
         Libgit2.initializeOnce()
         try check(lockpool_git_set_ssl_cert_locations(file, directory), "git_libgit2_opts")
+        // The second opinion on certificates for IP addresses trusts the same (CertificateVerification).
+        CertificateVerification.setTrustedLocations(file: file, directory: directory)
         // libgit2 freed the chain a deferred parse would have filled.
         lockpool_forget_deferred_certificates()
     }

@@ -92,6 +92,8 @@ final class RemoteCallbackState {
     let options: RemoteOptions
     var credentialAttempts = 0
     var proxyCredentialAttempts = 0
+    /// The proxy of the libgit2 call running (`withProxyOptions`).
+    var proxyInUse: HTTPProxy?
     var refusedReferences: [(reference: String, reason: String)] = []
     var acknowledgedReferences: [String] = []
     var serverMessages = ""
@@ -173,12 +175,15 @@ final class RemoteCallbackState {
         AuthenticationRefused(tried: credentials.kindDescription)
     }
 
-    /// Checks a TLS certificate: libgit2's verdict, unless invalid certificates are accepted. (Host keys are checked
-    /// by OpenSSH, `SSHSession`.)
+    /// Checks a TLS certificate: libgit2's verdict, unless invalid certificates are accepted; for an IP address,
+    /// `CertificateVerification`'s when libgit2 says invalid. (Host keys are checked by OpenSSH, `SSHSession`.)
     func certificate(_ cert: UnsafeMutablePointer<git_cert>?, valid: Int32, host: UnsafePointer<CChar>?) -> Int32 {
         guard cert != nil else { return GIT_PASSTHROUGH.rawValue }
         let hostName = host.map { String(cString: $0) } ?? ""
         if valid != 0 || options.acceptsInvalidCertificates { return 0 }
+        // mbedTLS 2.28 matches DNS subjectAltNames only: an IP address is verified again
+        // (docs/transports.md#http-and-https).
+        if let cert, CertificateVerification.acceptsAfterAll(cert, host: hostName) { return 0 }
         storedError = CertificateRejected(
             reason: "the TLS certificate of \(hostName) is not trusted; set skip_ssl_verification, "
                 + "or git_config http.sslCAInfo to the certificate authority's file")
@@ -195,30 +200,63 @@ final class RemoteCallbackState {
 }
 
 extension RemoteCallbackState {
-    /// Runs `body` with libgit2 proxy options for these remote options (strings kept alive for the call).
-    func withProxyOptions<Result>(_ body: (git_proxy_options) throws -> Result) rethrows -> Result {
+    /// Runs `body` (a libgit2 call on `remoteURL`) with libgit2 proxy options for these remote options (strings kept
+    /// alive for the call), and with lockpool's stream routing the remote's connections through that proxy
+    /// (`HTTPProxy`: libgit2 1.8.4 ignores the proxy of a plain http:// remote).
+    func withProxyOptions<Result>(for remoteURL: String, _ body: (git_proxy_options) throws -> Result) rethrows
+        -> Result
+    {
         var proxy = git_proxy_options()
         git_proxy_options_init(&proxy, UInt32(GIT_PROXY_OPTIONS_VERSION))
         proxy.payload = Unmanaged.passUnretained(self).toOpaque()
-        proxy.credentials = { out, _, usernameFromURL, allowedTypes, payload in
+        let resolved = HTTPProxy.resolve(for: remoteURL, options: options)
+        proxy.credentials = { out, _, _, allowedTypes, payload in
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
-            state.proxyCredentialAttempts += 1
-            if state.proxyCredentialAttempts > 1 { return GIT_EAUTH.rawValue }
-            return state.credential(out, usernameFromURL, allowedTypes, proxy: true)
+            return state.proxyCredential(out, allowedTypes)
         }
         proxy.certificate_check = { cert, valid, host, payload in
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload!).takeUnretainedValue()
             return state.certificate(cert, valid: valid, host: host)
         }
-        guard let url = options.proxyURL else {
-            proxy.type = GIT_PROXY_AUTO
-            return try body(proxy)
+        proxyInUse = resolved
+        return try HTTPProxy.routing(resolved, for: remoteURL) {
+            // The proxy as resolved (the environment's included), so that libgit2 and the stream agree; libgit2's own
+            // lookup (GIT_PROXY_AUTO) when there is none, or when the URL does not parse (libgit2 reports it).
+            guard let url = resolved?.url ?? options.proxyURL else {
+                proxy.type = GIT_PROXY_AUTO
+                return try body(proxy)
+            }
+            return try url.withCString { cURL in
+                proxy.type = GIT_PROXY_SPECIFIED
+                proxy.url = cURL
+                return try body(proxy)
+            }
         }
-        return try url.withCString { cURL in
-            proxy.type = GIT_PROXY_SPECIFIED
-            proxy.url = cURL
-            return try body(proxy)
+    }
+
+    /// Answers the proxy's challenge (407) once with the proxy credentials; a second challenge, or one without
+    /// credentials to offer, fails at once naming the proxy. For an http:// remote the stream already sent them
+    /// (`Proxy-Authorization`), so a challenge there is already a refusal.
+    func proxyCredential(_ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>?, _ allowedTypes: UInt32)
+        -> Int32
+    {
+        proxyCredentialAttempts += 1
+        let name = proxyInUse?.endpoint ?? options.proxyURL ?? "proxy"
+        let user = proxyInUse?.user
+        guard let user, allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else {
+            storedError = GitError(
+                code: .auth, errorClass: .http, function: "git_remote_connect",
+                message: "proxy \(name) requires authentication: give the user and password in git_config http.proxy "
+                    + "(http://user:password@host:port)")
+            return GIT_EAUTH.rawValue
         }
+        guard proxyCredentialAttempts == 1 else {
+            storedError = GitError(
+                code: .auth, errorClass: .http, function: "git_remote_connect",
+                message: "proxy \(name) refused the credentials of user '\(user)'")
+            return GIT_EAUTH.rawValue
+        }
+        return git_credential_userpass_plaintext_new(out, user, proxyInUse?.password ?? "")
     }
 }
 
@@ -359,7 +397,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
                 connectOptions.callbacks = callbacks
                 connectOptions.follow_redirects = options.redirectOption
                 connectOptions.custom_headers = headers.pointee
-                let status = state.withProxyOptions { proxy in
+                let status = state.withProxyOptions(for: url) { proxy in
                     connectOptions.proxy_opts = proxy
                     return git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &connectOptions)
                 }
@@ -404,7 +442,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
         try withStringArray(["+refs/heads/\(branch):\(localReference)"]) { refspecs in
             try withStringArray(options.customHeaders) { headers in
                 fetchOptions.custom_headers = headers.pointee
-                let status = state.withProxyOptions { proxy in
+                let status = state.withProxyOptions(for: url) { proxy in
                     fetchOptions.proxy_opts = proxy
                     return SocketWrites.pipeliningDone(pipelines) {
                         git_remote_download(remote, refspecs, &fetchOptions)
@@ -460,7 +498,7 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
                 try withStringArray(options.customHeaders) { headers in
                     pushOptions.custom_headers = headers.pointee
                     pushOptions.follow_redirects = options.redirectOption
-                    let status = state.withProxyOptions { proxy in
+                    let status = state.withProxyOptions(for: url) { proxy in
                         pushOptions.proxy_opts = proxy
                         return PreparedConnection.claiming { git_remote_push(remote, refspecs, &pushOptions) }
                     }

@@ -25,6 +25,8 @@ import Synchronization
 ///   libgit2 sends later is left out with the repeated request.
 /// - **A prepared push connection** (`PreparedConnection`) already sent its request: libgit2's identical first write
 ///   is left out.
+/// - **An http:// remote through its proxy** (`HTTPProxy`): each request's head is rewritten for a forward proxy
+///   (absolute-form request line, `Proxy-Authorization`), and a response whose body ends at the close is made chunked.
 enum SocketWrites {
     /// Set by `Remote` around a shallow download into a repository without references.
     private static let pipelinesDone = Atomic<Bool>(false)
@@ -49,7 +51,16 @@ enum SocketWrites {
         -> Int
     {
         setCork(socket, false)
-        let count = recv(socket.pointee.s, buffer, length, 0)
+        let fd = socket.pointee.s
+        let count =
+            if let framing = socket.pointee.proxy_response, let buffer {
+                // A forward-proxy connection: a close-delimited response is made chunked (HTTPProxy.ResponseFraming).
+                Unmanaged<HTTPProxy.ResponseFraming>.fromOpaque(framing).takeUnretainedValue().read(
+                    into: UnsafeMutableRawBufferPointer(start: buffer, count: length)
+                ) { recv(fd, $0.baseAddress, $0.count, 0) }
+            } else {
+                recv(fd, buffer, length, 0)
+            }
         if count < 0 { git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "error receiving data from the tunnel") }
         var on: Int32 = 1
         setsockopt(socket.pointee.s, Int32(IPPROTO_TCP), TCP_QUICKACK, &on, socklen_t(MemoryLayout<Int32>.size))
@@ -81,6 +92,18 @@ enum SocketWrites {
             guard ConnectTunnel.connectDirectly(socket) == 0 else { return -1 }
         }
         setCork(socket, true)
+        if let origin = socket.pointee.proxy_origin,
+            let request = HTTPProxy.forwardProxyRequest(
+                bytes, origin: String(cString: origin),
+                authorization: socket.pointee.proxy_authorization.map { String(cString: $0) })
+        {
+            // An http:// remote through its proxy: every request on the connection, keep-alive included.
+            socket.pointee.writes += 1
+            if let framing = socket.pointee.proxy_response {
+                Unmanaged<HTTPProxy.ResponseFraming>.fromOpaque(framing).takeUnretainedValue().expectResponse()
+            }
+            return request.withUnsafeBytes { sendAll(socket, $0) } ? length : -1
+        }
         let skipped = repeatedRequestLength(socket, bytes)
         socket.pointee.writes += 1
         if skipped == length { return length }

@@ -1,3 +1,6 @@
+// CLibgit2 for `sigset_t`: with swift-certificates' modules loaded, <signal.h> is owned by the first clang module
+// that includes it (git2.h), and MemberImportVisibility wants that module imported.
+import CLibgit2
 import Glibc
 import StringSupport
 

@@ -4,6 +4,10 @@ import StringSupport
 #if canImport(Glibc)
     import Glibc
 #endif
+// Git's certificate verifier (swift-certificates) loads CoreFoundation, whose module then owns `struct stat`.
+#if canImport(CoreFoundation)
+    import CoreFoundation
+#endif
 
 /// Directories lockpool keeps state in below a shared `TMPDIR` (the cache root, the HOME it makes up), which must be
 /// its own: on a shared `/tmp`, another user could otherwise pre-create them and plant a repository whose `config`

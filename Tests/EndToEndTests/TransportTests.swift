@@ -580,20 +580,20 @@ private struct HTTPSetup {
     let server: HTTPSGitServer
     let harness: ResourceHarness
 
-    /// The host name in the URI. libgit2 1.5 on mbedTLS 2.28 ignores IP-address subjectAltNames, so a certificate
-    /// is trusted through the CA only for `localhost` (see `aTestCACertificateIsTrustedOnlyWhenConfigured`).
+    /// The host name in the URI: `localhost` or `127.0.0.1` (lockpool verifies an IP subjectAltName itself where
+    /// mbedTLS matches DNS names only; see `aTestCACertificateIsTrustedOnlyWhenConfigured`).
     let host: String
 
     init(
         _ label: String, tls: Bool = true, authenticated: Bool = true, uriUser: Bool = false,
-        host: String = "localhost"
+        host: String = "localhost", certificate: HTTPSGitServer.CertificateNames = .init(), onlyFrom: String? = nil
     ) throws {
         self.host = host
         scratch = try Scratch(label: label)
         repository = try LockRepository.create(in: scratch, pools: ["envs": seedLocks])
         server = try HTTPSGitServer(
             scratch: scratch, tls: tls, user: authenticated ? Self.user : nil,
-            password: authenticated ? Self.password : nil)
+            password: authenticated ? Self.password : nil, certificate: certificate, onlyFrom: onlyFrom)
         let url =
             uriUser
             ? server.url(for: repository, user: Self.user, password: Self.password) : server.url(for: repository)
@@ -622,8 +622,20 @@ struct CertificateCase: Sendable, CustomTestStringConvertible {
     let source: [String: JSONValue]
     let trusted: Bool
     var host = "127.0.0.1"
-    var testDescription: String { "\(name) @\(host) → \(trusted ? "works" : "not trusted")" }
+    /// The server certificate: the test CA's for `127.0.0.1` and `localhost` by default.
+    var certificate = HTTPSGitServer.CertificateNames()
+    var certificateName = "IP:127.0.0.1, DNS:localhost"
+    var testDescription: String {
+        "\(certificateName) · \(name) @\(host) → \(trusted ? "works" : "not trusted")"
+    }
 }
+
+/// The test CA's certificate for `127.0.0.1` only (an IP subjectAltName, no DNS name).
+private let ipOnly = HTTPSGitServer.CertificateNames(ipAddresses: ["127.0.0.1"], dnsNames: [])
+/// The test CA's certificate for another address.
+private let otherAddress = HTTPSGitServer.CertificateNames(ipAddresses: ["127.0.0.2"], dnsNames: [])
+/// A self-signed certificate for `127.0.0.1`.
+private let selfSigned = HTTPSGitServer.CertificateNames(ipAddresses: ["127.0.0.1"], dnsNames: [], selfSigned: true)
 
 extension TransportTests {
     @Suite(.serialized)
@@ -722,24 +734,40 @@ extension TransportTests {
                     name: "http.sslVerify false",
                     source: ["git_config": [["name": "http.sslVerify", "value": "false"]]],
                     trusted: true),
+                // mbedTLS 2.28 matches DNS names only; lockpool verifies an IP subjectAltName itself.
+                CertificateCase(
+                    name: "http.sslCAInfo", source: ["git_config": "CA"], trusted: true, certificate: ipOnly,
+                    certificateName: "IP:127.0.0.1 only"),
+                CertificateCase(
+                    name: "http.sslCAInfo", source: ["git_config": "CA"], trusted: false, certificate: otherAddress,
+                    certificateName: "IP:127.0.0.2 only"),
+                CertificateCase(
+                    name: "no setting", source: [:], trusted: false, certificate: ipOnly,
+                    certificateName: "IP:127.0.0.1 only"),
+                CertificateCase(
+                    name: "http.sslCAInfo", source: ["git_config": "CA"], trusted: false, certificate: selfSigned,
+                    certificateName: "self-signed IP:127.0.0.1"),
+                CertificateCase(
+                    name: "no setting", source: [:], trusted: false, certificate: selfSigned,
+                    certificateName: "self-signed IP:127.0.0.1"),
+                CertificateCase(
+                    name: "skip_ssl_verification", source: ["skip_ssl_verification": true], trusted: true,
+                    certificate: selfSigned, certificateName: "self-signed IP:127.0.0.1"),
             ])
         func aTestCACertificateIsTrustedOnlyWhenConfigured(_ c: CertificateCase) throws {
-            let setup = try HTTPSetup("https-tls", authenticated: false, host: c.host)
+            let setup = try HTTPSetup("https-tls", authenticated: false, host: c.host, certificate: c.certificate)
             var source = c.source
             if source["git_config"] == "CA" { source = setup.trustCA }
             let (result, elapsed) = try timed { try setup.harness.check(version: nil, source: source) }
-            if c.trusted && source == setup.trustCA && c.host == "127.0.0.1" {
-                // libgit2 1.5 on mbedTLS 2.28 (Debian 12) matches the host only against DNS subjectAltNames, so a
-                // certificate for IP:127.0.0.1 never verifies; the same CA works for DNS:localhost (case above).
-                withKnownIssue("libgit2 1.5 + mbedTLS 2.28 ignore IP-address subjectAltNames") {
-                    #expect(result.status == 0, "\(result)")
-                }
-                return
-            }
             if c.trusted {
+                // check, out (acquire) and in, each a connection of its own.
                 #expect(result.status == 0, "\(result)")
                 #expect(try result.versions() == [try setup.repository.commitID()])
-                try setup.harness.outWorks(["acquire": true], lock: "env-1", source: source)
+                let acquired = try setup.harness.outWorks(["acquire": true], lock: "env-1", source: source)
+                let destination = setup.harness.sourceDirectory.appendingPathComponent("lock", isDirectory: true)
+                let got = try setup.harness.get(
+                    version: acquired.version.ref, into: destination, source: source, timeout: .seconds(30))
+                try succeeded(got, lock: "env-1")
             } else {
                 failed(
                     result,
@@ -775,25 +803,81 @@ extension TransportTests {
             try setup.harness.checkWorks(source: source)
             try setup.harness.outWorks(["acquire": true], lock: "env-1", source: source)
             #expect(proxy.log.contains("CONNECT localhost:\(setup.server.port)"), "\(proxy.log)")
+
+            // A proxy that is down is named as the proxy.
+            proxy.stop()
+            let down = try setup.harness.check(version: nil, source: source, timeout: .seconds(60))
+            #expect(down.status == 1, "\(down)")
+            #expect(
+                down.stderr.contains("failed to connect to proxy 127.0.0.1:\(proxy.port): Connection refused"),
+                "\(down)")
         }
 
-        @Test(.enabled(if: httpAvailable && proxyAvailable))
-        func httpProxyCarriesPlainHTTP() throws {
-            let setup = try HTTPSetup("http-proxy", tls: false, authenticated: false, host: "127.0.0.1")
-            let proxy = try ConnectProxy(scratch: setup.scratch)
+        /// The server serves only requests from 127.0.0.2, the address the proxy connects from, so a step that works
+        /// went through the proxy; a direct one gets 403.
+        @Test(.enabled(if: httpAvailable && proxyAvailable), arguments: [false, true])
+        func httpProxyCarriesPlainHTTP(withCredentials: Bool) throws {
+            let setup = try HTTPSetup(
+                "http-proxy", tls: false, authenticated: false, host: "127.0.0.1", onlyFrom: "127.0.0.2")
+            let (user, password) = ("proxy-user", "proxy.pass-42")
+            let proxy = try ConnectProxy(
+                scratch: setup.scratch, user: withCredentials ? user : nil, password: withCredentials ? password : nil,
+                outgoingAddress: "127.0.0.2")
+            let userinfo = withCredentials ? "\(user):\(password)@" : ""
             let source: [String: JSONValue] = [
-                "git_config": [["name": "http.proxy", "value": .string("http://127.0.0.1:\(proxy.port)")]]
+                "git_config": [["name": "http.proxy", "value": .string("http://\(userinfo)127.0.0.1:\(proxy.port)")]]
             ]
-            try setup.harness.checkWorks(source: source)
-            try setup.harness.outWorks(["acquire": true], lock: "env-1", source: source)
+            let direct = try setup.harness.check(version: nil, source: [:])
+            #expect(direct.status == 1 && direct.stderr.contains("403"), "\(direct)")
+
+            try setup.harness.exerciseEveryOperation(source: source)
             let log = proxy.log
+            let origin = "http://127.0.0.1:\(setup.server.port)/git/"
+            #expect(log.contains("GET \(origin)"), "\(log)")
+            #expect(log.contains("POST \(origin)"), "\(log)")
+            // lighttpd's access log starts each line with the client's address: the proxy's.
+            #expect(setup.server.log.contains("\n127.0.0.2 "), "\(setup.server.log)")
+
+            var results: [ExecutableResult] = [direct]
+            if withCredentials {
+                // Without credentials, or with wrong ones, the proxy refuses at once.
+                let withoutCredentials: [String: JSONValue] = [
+                    "git_config": [["name": "http.proxy", "value": .string("http://127.0.0.1:\(proxy.port)")]]
+                ]
+                let (missing, elapsed) = try timed { try setup.harness.check(version: nil, source: withoutCredentials) }
+                #expect(missing.status == 1, "\(missing)")
+                failed(
+                    missing,
+                    "authentication failed for \(setup.plainURI): proxy 127.0.0.1:\(proxy.port) requires "
+                        + "authentication: give the user and password in git_config http.proxy "
+                        + "(http://user:password@host:port)")
+                #expect(elapsed < failFast)
+                let wrong: [String: JSONValue] = [
+                    "git_config": [
+                        ["name": "http.proxy", "value": .string("http://\(user):wrong.pass@127.0.0.1:\(proxy.port)")]
+                    ]
+                ]
+                let (refused, refusedElapsed) = try timed { try setup.harness.check(version: nil, source: wrong) }
+                // tinyproxy answers wrong credentials with 401 (its own WWW-Authenticate), which libgit2 takes for the
+                // server's challenge: lockpool fails at once, though the message names the server.
+                #expect(refused.status == 1, "\(refused)")
+                #expect(refusedElapsed < failFast)
+                results += [missing, refused]
+            }
+
             proxy.stop()
-            // With the proxy gone, a step that uses it must fail (bounded: network errors are retried).
-            try setup.harness.stepDirectory("claimed", lock: "env-2")
-            let withoutProxy = try setup.harness.out(["check_unclaimed": "claimed", "timeout": "3s"], source: source)
-            withKnownIssue("git_config http.proxy is not used for a plain http:// remote") {
-                #expect(log.contains("\(setup.host):\(setup.server.port)"), "\(log)")
-                #expect(withoutProxy.status == 1, "\(withoutProxy)")
+            let (down, elapsed) = try timed {
+                try setup.harness.out(["acquire": true, "timeout": "3s"], source: source)
+            }
+            #expect(down.status == 1, "\(down)")
+            #expect(
+                down.stderr.contains("failed to connect to proxy 127.0.0.1:\(proxy.port): Connection refused"),
+                "\(down)")
+            #expect(elapsed < .seconds(30))
+            results.append(down)
+            for result in results {
+                #expect(!result.stderr.contains(password) && !result.stdoutText.contains(password), "\(result)")
+                #expect(!result.stderr.contains("wrong.pass"), "\(result)")
             }
         }
     }

@@ -6,8 +6,8 @@ import Foundation
     import Darwin
 #endif
 
-/// tinyproxy on 127.0.0.1 as an HTTP CONNECT proxy (the `https_tunnel` of the transport tests), with optional basic
-/// authentication.
+/// tinyproxy on 127.0.0.1 as an HTTP CONNECT proxy (the `https_tunnel` of the transport tests) and a forward proxy for
+/// plain http:// requests in absolute form (`http.proxy`), with optional basic authentication.
 ///
 /// Runs `tinyproxy -d -c <config>` in the foreground with its configuration, log and pid file in a directory of its
 /// own. Only 127.0.0.1 may use it; CONNECT is allowed to every port (no `ConnectPort` line); no `Via` header is added.
@@ -47,8 +47,11 @@ public final class ConnectProxy: Sendable {
     ///     `-._` in both.
     ///   - startTimeout: how long to wait for the port.
     /// - Throws: `LoopbackServerError` (also for a user or password tinyproxy cannot take), or a file-system error.
+    ///   - outgoingAddress: the local address tinyproxy connects to servers from (`Bind`), e.g. `127.0.0.2`, so that a
+    ///     server can tell requests through the proxy from direct ones.
     public init(
-        directory: URL, user: String? = nil, password: String? = nil, startTimeout: Duration = .seconds(10)
+        directory: URL, user: String? = nil, password: String? = nil, outgoingAddress: String? = nil,
+        startTimeout: Duration = .seconds(10)
     ) throws {
         guard let tinyproxy = ExternalTool.locate("tinyproxy") else { throw ChildProcessError.notFound("tinyproxy") }
         let authenticated = user != nil && password != nil
@@ -82,6 +85,7 @@ public final class ConnectProxy: Sendable {
                 "PidFile \"\(pidURL.path)\"",
             ]
             if let user, let password { lines.append("BasicAuth \(user) \(password)") }
+            if let outgoingAddress { lines.append("Bind \(outgoingAddress)") }
             try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: configURL)
             return LoopbackServerProcess.Launch(
                 executable: tinyproxy, arguments: ["-d", "-c", configURL.path], logURL: stderrURL)
@@ -98,11 +102,12 @@ public final class ConnectProxy: Sendable {
     ///
     /// - Throws: as `init(directory:user:password:startTimeout:)`.
     public convenience init(
-        scratch: Scratch, user: String? = nil, password: String? = nil, startTimeout: Duration = .seconds(10)
+        scratch: Scratch, user: String? = nil, password: String? = nil, outgoingAddress: String? = nil,
+        startTimeout: Duration = .seconds(10)
     ) throws {
         try self.init(
             directory: try scratch.uniqueDirectory("tinyproxy"), user: user, password: password,
-            startTimeout: startTimeout)
+            outgoingAddress: outgoingAddress, startTimeout: startTimeout)
     }
 
     deinit { stop() }

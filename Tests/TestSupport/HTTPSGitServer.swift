@@ -2,8 +2,8 @@ import Foundation
 
 /// A test certificate authority and a server certificate it signed, made with `openssl`.
 ///
-/// The server certificate names `127.0.0.1` (also its subject CN) and `localhost` in its subjectAltName and is valid
-/// for 30 days from now. Clients trust it through `caCertificateURL` (`http.sslCAInfo`).
+/// By default the server certificate names `127.0.0.1` (also its subject CN) and `localhost` in its subjectAltName and
+/// is valid for 30 days from now. Clients trust it through `caCertificateURL` (`http.sslCAInfo`).
 public struct TestCertificates: Sendable {
     /// The CA certificate (PEM).
     public let caCertificateURL: URL
@@ -26,8 +26,10 @@ public struct TestCertificates: Sendable {
     ///   - ipAddresses: the server certificate's IP subjectAltNames; the first is also its CN.
     ///   - dnsNames: its DNS subjectAltNames.
     /// - Throws: `ToolError` or `ChildProcessError` from `openssl`, or a file-system error.
+    ///   - selfSigned: make the server certificate self-signed (the CA is still made, and signs nothing).
     public static func generate(
-        in directory: URL, ipAddresses: [String] = ["127.0.0.1"], dnsNames: [String] = ["localhost"]
+        in directory: URL, ipAddresses: [String] = ["127.0.0.1"], dnsNames: [String] = ["localhost"],
+        selfSigned: Bool = false
     ) throws -> TestCertificates {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = { (name: String) in directory.appendingPathComponent(name) }
@@ -62,6 +64,18 @@ public struct TestCertificates: Sendable {
 
             """.utf8
         ).write(to: extensions)
+        // A self-signed certificate has no issuer key to name.
+        try Data(
+            "subjectAltName=\(alternativeNames.joined(separator: ","))\nextendedKeyUsage=serverAuth\n".utf8
+        ).write(to: file("self.ext"))
+        if selfSigned {
+            try run([
+                "x509", "-req", "-in", request.path, "-signkey", certificates.privateKeyURL.path, "-days", "30",
+                "-extfile", extensions.path.replacingOccurrences(of: "server.ext", with: "self.ext"), "-out",
+                certificates.certificateURL.path,
+            ])
+            return certificates
+        }
         let serial = "0x" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16)
         try run([
             "x509", "-req", "-in", request.path, "-CA", certificates.caCertificateURL.path, "-CAkey",
@@ -139,8 +153,12 @@ public final class HTTPSGitServer: Sendable {
     ///   - password: the password of `user`; must not contain a newline.
     ///   - startTimeout: how long to wait for the port.
     /// - Throws: `LoopbackServerError`, `ToolError` from `openssl`, or a file-system error.
+    ///   - certificate: the names and kind of the server certificate (TLS only).
+    ///   - onlyFrom: when set, a request from any other client address gets `403 Forbidden` (e.g. `127.0.0.2`, the
+    ///     address a proxy connects from, so that only requests through it are served).
     public init(
         serving projectRoot: URL, directory: URL, tls: Bool = true, user: String? = nil, password: String? = nil,
+        certificate: CertificateNames = CertificateNames(), onlyFrom: String? = nil,
         startTimeout: Duration = .seconds(10)
     ) throws {
         guard let lighttpd = ExternalTool.locate("lighttpd") else { throw ChildProcessError.notFound("lighttpd") }
@@ -150,7 +168,11 @@ public final class HTTPSGitServer: Sendable {
         }
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
-        let certificates = tls ? try TestCertificates.generate(in: directory.appendingPathComponent("tls")) : nil
+        let certificates =
+            tls
+            ? try TestCertificates.generate(
+                in: directory.appendingPathComponent("tls"), ipAddresses: certificate.ipAddresses,
+                dnsNames: certificate.dnsNames, selfSigned: certificate.selfSigned) : nil
         let documentRoot = directory.appendingPathComponent("htdocs", isDirectory: true)
         let uploads = directory.appendingPathComponent("uploads", isDirectory: true)
         for created in [documentRoot, uploads] {
@@ -174,7 +196,9 @@ public final class HTTPSGitServer: Sendable {
         ) { port in
             let quoted = Self.quoted
             // mod_auth must come before the modules it protects (mod_cgi).
-            var modules = ["mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi", "mod_accesslog"]
+            var modules = [
+                "mod_access", "mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi", "mod_accesslog",
+            ]
             if tls { modules.insert("mod_openssl", at: 0) }
             var lines = [
                 "server.modules-dir = \(quoted(moduleDirectory.path))",
@@ -200,6 +224,9 @@ public final class HTTPSGitServer: Sendable {
                 "    )",
                 "}",
             ]
+            if let onlyFrom {
+                lines += ["$HTTP[\"remoteip\"] != \(quoted(onlyFrom)) {", "    url.access-deny = (\"\")", "}"]
+            }
             if let certificates {
                 lines += [
                     "ssl.engine = \"enable\"",
@@ -236,11 +263,25 @@ public final class HTTPSGitServer: Sendable {
     /// - Throws: as `init(serving:directory:tls:user:password:startTimeout:)`.
     public convenience init(
         scratch: Scratch, tls: Bool = true, user: String? = nil, password: String? = nil,
+        certificate: CertificateNames = CertificateNames(), onlyFrom: String? = nil,
         startTimeout: Duration = .seconds(10)
     ) throws {
         try self.init(
             serving: scratch.url, directory: try scratch.uniqueDirectory("lighttpd"), tls: tls, user: user,
-            password: password, startTimeout: startTimeout)
+            password: password, certificate: certificate, onlyFrom: onlyFrom, startTimeout: startTimeout)
+    }
+
+    /// What the server certificate names, and whether the test CA signs it.
+    public struct CertificateNames: Sendable {
+        public var ipAddresses: [String]
+        public var dnsNames: [String]
+        public var selfSigned: Bool
+        public init(ipAddresses: [String] = ["127.0.0.1"], dnsNames: [String] = ["localhost"], selfSigned: Bool = false)
+        {
+            self.ipAddresses = ipAddresses
+            self.dnsNames = dnsNames
+            self.selfSigned = selfSigned
+        }
     }
 
     deinit { stop() }
