@@ -835,7 +835,10 @@ extension TransportTests {
             let origin = "http://127.0.0.1:\(setup.server.port)/git/"
             #expect(log.contains("GET \(origin)"), "\(log)")
             #expect(log.contains("POST \(origin)"), "\(log)")
-            // lighttpd's access log starts each line with the client's address: the proxy's.
+            // lighttpd's access log starts each line with the client's address: the proxy's. lighttpd writes that log
+            // in batches, so it may trail the requests by a moment.
+            let deadline = Date().addingTimeInterval(5)
+            while !setup.server.log.contains("\n127.0.0.2 "), Date() < deadline { usleep(50_000) }
             #expect(setup.server.log.contains("\n127.0.0.2 "), "\(setup.server.log)")
 
             var results: [ExecutableResult] = [direct]
@@ -1051,9 +1054,9 @@ extension TransportTests {
             let repository = try LockRepository.create(in: scratch, pools: ["envs": seedLocks])
             let harness = try ResourceHarness(scratch: scratch, repository: repository, pool: "envs")
             let source: [String: JSONValue] = [
-                "git_config": [["name": "core.sshCommand", "value": "ssh -i /nonexistent"]]
+                "git_config": [["name": "credential.helper", "value": "store --file /nonexistent"]]
             ]
-            let warning = "warning: git_config key 'core.sshCommand' has no effect in lockpool"
+            let warning = "warning: git_config key 'credential.helper' has no effect in lockpool"
             let result = try harness.out(["acquire": true], source: source)
             try succeeded(result, lock: "env-1")
             #expect(result.stderrLines.contains(warning), "\(result)")
