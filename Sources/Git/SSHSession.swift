@@ -234,11 +234,12 @@ final class SSHSession {
         return "[\(address.host)]:\(port)"
     }
 
-    /// A directory of this process only (mode 0700), short enough for a control socket's path (108 bytes, of which ssh
-    /// takes 19 for the socket's temporary name).
+    /// A directory of this process only (mode 0700), short enough for the control socket: a socket's path holds at
+    /// most 107 bytes, and ssh binds `<root>/lockpool-ssh-XXXXXX/m.<16 random characters>` (root + 39 bytes) before
+    /// it renames it. A longer `TMPDIR` gives way to /tmp.
     private static func makePrivateDirectory() throws -> String {
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        for root in [base, "/tmp"] where root.utf8.count < 80 {
+        for root in [base, "/tmp"] where root.utf8.count <= 64 {
             var template = Array(
                 "\(root.hasSuffix("/") ? String(root.dropLast()) : root)/lockpool-ssh-XXXXXX".utf8CString)
             if let made = mkdtemp(&template) { return String(cString: made) }

@@ -162,8 +162,8 @@ enum SSHTransport {
                 var pending = sigset_t()
                 sigpending(&pending)
                 if sigismember(&pending, SIGPIPE) == 1 && sigismember(&saved, SIGPIPE) == 0 {
-                    var none = timespec()
-                    sigtimedwait(&pipeSignal, nil, &none)
+                    var taken: Int32 = 0
+                    sigwait(&pipeSignal, &taken)
                 }
                 pthread_sigmask(SIG_SETMASK, &saved, nil)
             }

@@ -81,7 +81,7 @@ struct SSHTransportTests {
         #expect(setup.logins == before + 1, "\(setup.server.log)")
         // The master (a background fork of `ssh -M`) gets SIGTERM as `out` exits; give it a moment to go.
         let directory = setup.harness.executables.temporaryDirectory
-        try #require(directory.path.utf8.count < 80, "the control socket would be made in /tmp: \(directory.path)")
+        try #require(directory.path.utf8.count <= 64, "the control socket would be made in /tmp: \(directory.path)")
         let deadline = Date().addingTimeInterval(3)
         while !Self.sshProcesses(below: directory).isEmpty, Date() < deadline { usleep(20_000) }
         #expect(Self.sshProcesses(below: directory).isEmpty)
@@ -89,6 +89,23 @@ struct SSHTransportTests {
         let left = try FileManager.default.contentsOfDirectory(
             atPath: setup.harness.executables.temporaryDirectory.path)
         #expect(!left.contains { $0.hasPrefix("lockpool-ssh-") }, "\(left)")
+    }
+
+    /// A control socket's path holds at most 107 bytes: a long `TMPDIR` (Concourse's are short, a person's may not be)
+    /// gives way to /tmp instead of failing with ssh's `too long for Unix domain socket`.
+    @Test func aLongTemporaryDirectoryStillConnects() throws {
+        var setup = try Setup("ssh-long-tmpdir")
+        let source = try setup.key(.ed25519, .openSSH, nil)
+        // 79 bytes: short enough for the first rule lockpool had (< 80), too long for the socket.
+        let base = setup.harness.executables.temporaryDirectory
+        try #require(base.path.utf8.count < 70)
+        let long = base.appendingPathComponent(String(repeating: "t", count: 79 - base.path.utf8.count - 1))
+        try FileManager.default.createDirectory(at: long, withIntermediateDirectories: true)
+        setup.harness.environment["TMPDIR"] = long.path
+        let before = setup.logins
+        let acquired = try setup.harness.out(["acquire": true], source: source)
+        #expect(acquired.status == 0 && !acquired.stderr.contains("too long"), "\(acquired)")
+        #expect(setup.logins == before + 1, "\(setup.server.log)")
     }
 
     /// A cold cache fetches the tip and its parent over ssh too (libgit2 1.8.4's repeated shallow request is repaired
