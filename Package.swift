@@ -120,7 +120,7 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "ConcourseResourceTests",
-            dependencies: ["ConcourseResource", "LockPool", "TestSupport"],
+            dependencies: ["ConcourseResource", "LockPool", "StringSupport", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "PoolMetricsTests", dependencies: ["PoolMetrics", "LockPool", "TestSupport"],

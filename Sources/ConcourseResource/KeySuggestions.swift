@@ -1,4 +1,5 @@
 import LockPool
+import StringSupport
 
 /// The objects of a request whose keys are known, and the warnings for keys that are not
 /// (docs/resource.md#unknown-and-misspelt-keys).
@@ -61,7 +62,7 @@ enum KeyedObject: CaseIterable, Sendable {
         }
         var best: (key: String, distance: Int)?
         for known in knownKeys {
-            let distance = Self.levenshtein(normalized, known)
+            let distance = editDistance(normalized, known)
             if distance <= 2, distance < best?.distance ?? .max { best = (known, distance) }
         }
         guard let best else { return nil }
@@ -79,24 +80,5 @@ enum KeyedObject: CaseIterable, Sendable {
             return text
         }
         return String(NameRule.jsonQuoted(text).dropFirst().dropLast())
-    }
-
-    /// The Levenshtein distance of `a` and `b`, counted in Unicode scalars.
-    static func levenshtein(_ a: String, _ b: String) -> Int {
-        let a = Array(a.unicodeScalars)
-        let b = Array(b.unicodeScalars)
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            current[0] = i
-            for j in 1...b.count {
-                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
-            }
-            swap(&previous, &current)
-        }
-        return previous[b.count]
     }
 }

@@ -91,13 +91,19 @@ public enum OutCommand {
 }
 
 /// A step directory inside the `out` source directory: `name`, `metadata` and optionally `claim_ref`.
-struct StepDirectory {
+public struct StepDirectory {
     let sourceDirectory: FilePath
     let path: FilePath
 
     init(_ sourceDirectory: String, _ directory: String) {
         self.sourceDirectory = FilePath(sourceDirectory)
         path = self.sourceDirectory.appending(directory)
+    }
+
+    /// The directory itself, for `lockpool release --from DIR`: its files may not lead out of it either.
+    public init(directory: String) {
+        sourceDirectory = FilePath(directory)
+        path = sourceDirectory
     }
 
     private func read(_ file: String) throws(FileReadError) -> [UInt8]? {
@@ -143,7 +149,7 @@ struct StepDirectory {
     }
 
     /// The names in `name`: one, or for a set taken by a multi-lock acquire, one per line (blank lines ignored).
-    func names() throws -> [String] {
+    public func names() throws -> [String] {
         let bytes = try nameFile()
         let blank: Set<UInt8> = [9, 11, 12, 13, 32]  // tab, vertical tab, form feed, carriage return, space
         let lines = bytes.split(separator: UInt8(ascii: "\n")).filter { $0.contains { !blank.contains($0) } }
@@ -170,7 +176,7 @@ struct StepDirectory {
         } catch let error as FileReadError { throw ResourceError.metadataFile(error.description) }
     }
 
-    func claimRef() throws -> ObjectID? {
+    public func claimRef() throws -> ObjectID? {
         let bytes: [UInt8]?
         do { bytes = try read("claim_ref") } catch { throw ResourceError.claimRefFile(error.description) }
         guard let bytes else { return nil }

@@ -341,3 +341,42 @@ extension LockPoolClient {
         }
     }
 }
+
+extension LockPoolClient {
+    /// Runs `body` until it returns, again after transient failures (and after a damaged cache, rebuilt), as the
+    /// operations do (``RetryPolicy``): for work on the remote that is not a pool operation, such as creating pools.
+    ///
+    /// - Throws: what `body` throws that is not worth retrying, `LockPoolError.timedOut`, or the exhausted retries.
+    public func retrying<T, C: Clock<Duration>>(
+        activity: String, clock: C, timeout: Duration?, events: (PoolEvent) -> Void, logger: Logger,
+        _ body: () throws -> T
+    ) async throws -> T {
+        let cache = try openCache()
+        var schedule = RetrySchedule(policy: retryPolicy(timeout: timeout), clock: clock, activity: activity)
+        while true {
+            try schedule.checkDeadline()
+            do {
+                return try body()
+            } catch {
+                try await recover(from: error, schedule: &schedule, cache: cache, events: events, logger: logger)
+            }
+        }
+    }
+
+    /// The content of each of `locks` at `commit`, claimed or unclaimed, read from the cache without fetching: after
+    /// an operation the cache holds the commit it pushed (`OperationResult.tip`).
+    ///
+    /// - Throws: `LockPoolError.lockMissing` for a lock the pool does not have at `commit`.
+    public func contents(of locks: [String], at commit: ObjectID) throws -> [[UInt8]] {
+        let cache = try openCache()
+        return try cache.withLock {
+            let snapshot = try PoolSnapshot(repository: cache.repository, commit: commit, pool: configuration.pool)
+            return try locks.map { lock in
+                guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else {
+                    throw LockPoolError.lockMissing(lock: lock, pool: configuration.pool)
+                }
+                return try cache.repository.blob(entry.id)
+            }
+        }
+    }
+}

@@ -17,7 +17,8 @@ import Git
 /// - **Percentiles**: nearest rank: sort ascending and take element ⌈p·n⌉−1 (p50, p90; p100 is the maximum).
 /// - **Wait**: the `Lock-Waited` trailer of the claims in the window (lockpool writes it on acquire and claim); nil
 ///   when no claim recorded one.
-/// - **Operations per day**: the events in the window ÷ the window's length in days (0 for an empty window).
+/// - **Operations per day**: the events in the window ÷ the window's length in days; 0 for a window shorter than
+///   `rateWindow` (a minute), where a rate would say nothing (one event in a second is not 86,400 a day).
 /// - **Top holders**: who made the claims in the window, grouped by team/pipeline/job when the claim's build names at
 ///   least a pipeline and a job (instance vars and build names are dropped), else by the holder's description;
 ///   ordered by number of claims, then by hold time (the part within the window of the holds those claims began),
@@ -209,6 +210,9 @@ public struct PoolStatistics: Sendable, Equatable {
     }
 
     /// `end − start` to the millisecond (committer times are whole seconds), never negative.
+    /// The shortest window that has an operations rate.
+    public static let rateWindow: Duration = .seconds(60)
+
     static func duration(from start: Date, to end: Date) -> Duration {
         .milliseconds(Int64((max(0, end.timeIntervalSince(start)) * 1000).rounded()))
     }
@@ -408,7 +412,8 @@ private struct WindowReplay {
         locks.sort { Array($0.lock.utf8).lexicographicallyPrecedes(Array($1.lock.utf8)) }
 
         let window = PoolStatistics.duration(from: since, to: until)
-        operations.perDay = window > .zero ? Double(operations.total) / (window.timeInterval / 86400) : 0
+        operations.perDay =
+            window >= PoolStatistics.rateWindow ? Double(operations.total) / (window.timeInterval / 86400) : 0
         let ranked = Self.ranked(Array(holders.values))
         return PoolStatistics(
             pool: pool, since: since, until: until,

@@ -29,16 +29,19 @@ public enum ExitStatus {
     public static let unhealthy: Int32 = 65
     /// `--timeout` passed before the operation could be done.
     public static let timeout: Int32 = 75
+    /// SIGINT or SIGTERM ended the command (128 + SIGINT, as a shell reports a Ctrl-C).
+    public static let interrupted: Int32 = 130
 
     static let help = """
         Exit status: 0 success; 1 failure; 64 usage error (bad arguments or settings); 65 `verify` found the \
-        repository unhealthy; 75 `--timeout` passed (nothing was changed).
+        repository unhealthy; 75 `--timeout` passed (nothing was changed); 130 interrupted (Ctrl-C, SIGTERM).
         """
 
     /// The exit status for an error thrown by an operation.
     static func of(_ error: any Error) -> Int32 {
         switch error {
         case LockPoolError.timedOut: timeout
+        case LockPoolError.interrupted, LockPoolError.interruptedAfterChange: interrupted
         case CLIError.usage: usage
         case CLIError.unhealthy: unhealthy
         default: failure

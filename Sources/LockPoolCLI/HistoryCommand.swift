@@ -103,9 +103,17 @@ struct HistoryCommand: AsyncParsableCommand {
             let configuration = try session.configuration(pool: pools.first ?? "pool")
             let events = try await session.withFreshTip(configuration) { repository, tip in
                 let names = pools.isEmpty ? try PoolCatalog.pools(in: repository, at: tip) : pools
-                return try PoolTimeline(repository: repository).events(
+                let events = try PoolTimeline(repository: repository).events(
                     tip: tip, pools: names, lock: lock, since: since?.date, until: until?.date,
                     limit: limit ?? .max)
+                // A pool named that is not on the branch is a typo, as for status and stats, unless it has a history
+                // (a pool since removed).
+                for pool in pools where !events.contains(where: { $0.pool == pool }) {
+                    guard try PoolSnapshot(repository: repository, commit: tip, pool: pool).exists else {
+                        throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch)
+                    }
+                }
+                return events
             }
             if json {
                 session.print(try JSONOutput.encode(events.map(EventReport.init)))

@@ -35,8 +35,9 @@ struct InitCommand: AsyncParsableCommand {
         try await session.run {
             let content = try file.map { Array(try ConnectionOptions.read($0, what: "--file")) } ?? []
             let configuration = try session.configuration(pool: pools[0])
-            let outcome = try LockRepositoryLayout.initialize(
-                configuration: configuration, pools: pools, logger: session.logger)
+            let outcome = try await session.retrying(configuration, activity: "create the pools") {
+                try LockRepositoryLayout.initialize(configuration: configuration, pools: pools, logger: session.logger)
+            }
             if outcome.createdRepository { session.print("created repository \(configuration.remoteURL)") }
             if outcome.createdBranch && outcome.commit != nil {
                 session.print("created branch '\(configuration.branch)'")
@@ -49,15 +50,30 @@ struct InitCommand: AsyncParsableCommand {
                 var poolConfiguration = configuration
                 poolConfiguration.pool = pool
                 for lock in locks {
-                    let result = try await LockPoolClient(configuration: poolConfiguration).perform(
-                        .add(lock: lock, content: content, claimed: false, lease: nil), clock: ContinuousClock(),
-                        events: { _ in }, logger: session.logger)
                     session.print(
-                        result.committed
-                            ? "added lock '\(lock)' to pool '\(pool)'"
-                            : "lock '\(lock)' already exists in pool '\(pool)'")
+                        try await add(lock, to: pool, content: content, configuration: poolConfiguration, session))
                 }
             }
+        }
+    }
+
+    /// Adds `lock` unclaimed unless the pool has it already, in any state and with any content, which init leaves as
+    /// it is, so init is safe to re-run; the line says which.
+    private func add(
+        _ lock: String, to pool: String, content: [UInt8], configuration: PoolConfiguration, _ session: Session
+    ) async throws -> String {
+        do {
+            let result = try await LockPoolClient(configuration: configuration).perform(
+                .add(lock: lock, content: content, claimed: false, lease: nil), timeout: try session.timeLeft(),
+                clock: ContinuousClock(),
+                events: { _ in }, logger: session.logger)
+            return result.committed
+                ? "added lock '\(lock)' to pool '\(pool)'" : "lock '\(lock)' already exists in pool '\(pool)'"
+        } catch LockPoolError.existsClaimed {
+            return "lock '\(lock)' already exists in pool '\(pool)' and is claimed; left as it is"
+        } catch LockPoolError.existsWithOtherContent {
+            return
+                "lock '\(lock)' already exists in pool '\(pool)' with other content; left as it is (update changes it)"
         }
     }
 }

@@ -1,6 +1,12 @@
 import ArgumentParser
 import Git
 import LockPool
+import ProcessIO
+import StringSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `lockpool`: the lock pool for people and scripts, on the same core as the Concourse resource.
 public struct LockPoolCommand: AsyncParsableCommand {
@@ -18,10 +24,37 @@ public struct LockPoolCommand: AsyncParsableCommand {
             """,
         version: "lockpool \(LockPoolVersion.current) (libgit2 \(Libgit2Version.current))",
         subcommands: [
-            InitCommand.self, StatusCommand.self, AcquireCommand.self, ClaimCommand.self, ReleaseCommand.self,
+            InitCommand.self, StatusCommand.self, ShowCommand.self, AcquireCommand.self, ClaimCommand.self,
+            ReleaseCommand.self,
             AddCommand.self, RemoveCommand.self, UpdateCommand.self, WaitCommand.self, HistoryCommand.self,
             StatsCommand.self, ReapCommand.self, VerifyCommand.self, RunStepCommand.self,
         ])
 
     public init() {}
+
+    /// Runs `lockpool` on `arguments` (argv without the program). A first argument that names no subcommand gets a
+    /// suggestion instead of argument-parser's `unexpected arguments` (exit 64).
+    public static func run(_ arguments: [String]) async {
+        if let problem = unknownSubcommand(arguments) {
+            StandardStream.error.write("Error: \(problem)\n")
+            Glibc.exit(ExitStatus.usage)
+        }
+        await main(arguments)
+    }
+
+    /// Why `arguments` do not start with a subcommand, with the closest one (or the list); nil when they do, or
+    /// start with an option (`--help`, `--version`).
+    static func unknownSubcommand(_ arguments: [String]) -> String? {
+        guard let word = arguments.first, !word.hasPrefix("-") else { return nil }
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
+        guard !names.contains(word) else { return nil }
+        let shown = NameRule.jsonQuoted(word)
+        let ranked = names.map { (name: $0, distance: editDistance(word.lowercased(), $0)) }.min {
+            $0.distance < $1.distance
+        }
+        if let best = ranked, best.distance <= 2 || best.name.hasPrefix(word.lowercased()) {
+            return "unknown subcommand \(shown); did you mean '\(best.name)'? (lockpool --help lists them)"
+        }
+        return "unknown subcommand \(shown); the subcommands are \(names.dropLast().joined(separator: ", "))"
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConcourseResource
 import FoundationEssentials
 import Git
 import LockPool
@@ -19,11 +20,16 @@ struct OperationReport: Encodable {
     let committed: Bool
     let waitedSeconds: Double
     let lostRaces: Int
+    /// For `acquire` and `claim`: the content of `lock` and of every lock taken (`contents`).
+    var content: String?
+    var contentEncoding: String?
+    var contents: [ContentReport]?
 
     enum CodingKeys: String, CodingKey {
-        case pool, lock, locks, operation, version, committed
+        case pool, lock, locks, operation, version, committed, content, contents
         case waitedSeconds = "waited_seconds"
         case lostRaces = "lost_races"
+        case contentEncoding = "content_encoding"
     }
 
     init(_ result: OperationResult, pool: String, kind: OperationKind) {
@@ -43,6 +49,10 @@ struct OperationRunner {
     let options: ConnectionOptions
     let pool: String
     let json: Bool
+    /// For `acquire` and `claim`: the JSON report holds the contents of the locks taken, and `output` (when given)
+    /// receives the step files.
+    var takesLocks = false
+    var output: String?
 
     func run(_ operation: PoolOperation, printLock: Bool = false) async throws {
         try await run(printLock: printLock) { _ in operation }
@@ -55,11 +65,26 @@ struct OperationRunner {
         try await session.run {
             let started = ContinuousClock.now
             let operation = try makeOperation(session)
+            if let output { try StepFiles.prepare(output) }
             let (configuration, gateway) = try session.operationSettings(pool: pool)
             let result = try await session.perform(
-                operation, configuration: configuration, timeout: try options.timeout(session.environment))
+                operation, configuration: configuration, timeout: try session.timeLeft())
+            var report = OperationReport(result, pool: pool, kind: operation.kind)
+            if takesLocks && (json || output != nil) {
+                let contents = try LockPoolClient(configuration: configuration).contents(
+                    of: result.locks, at: result.tip)
+                report.contents = zip(result.locks, contents).map { ContentReport(lock: $0, bytes: $1) }
+                (report.content, report.contentEncoding) = (
+                    report.contents?[0].content, report.contents?[0].contentEncoding
+                )
+                if let output {
+                    try StepFiles.write(
+                        to: output, locks: result.locks, metadata: contents[0],
+                        claim: result.committed ? result.version : nil)
+                }
+            }
             if json {
-                session.print(try JSONOutput.encode(OperationReport(result, pool: pool, kind: operation.kind)))
+                session.print(try JSONOutput.encode(report))
             } else if printLock {
                 session.print(result.locks.joined(separator: "\n"))
             }
@@ -105,7 +130,12 @@ struct AcquireCommand: AsyncParsableCommand {
     @Argument(help: "The pool.") var pool: String
     @Option(help: ArgumentHelp("Claim this many locks at once, all or nothing (1 to 1000).", valueName: "n"))
     var count = 1
-    @Flag(help: "Print a JSON report instead of the lock name.") var json = false
+    @Flag(help: "Print a JSON report instead of the lock name, with the content of the locks taken.") var json = false
+    @Option(
+        help: ArgumentHelp(
+            "Also write name, metadata and claim_ref into this directory, as `in` does (for `release --from`).",
+            valueName: "dir"), completion: .directory)
+    var output: String?
 
     func validate() throws {
         try validateNames(pool: pool)
@@ -113,7 +143,8 @@ struct AcquireCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await OperationRunner(options: options, pool: pool, json: json).run(printLock: true) { session in
+        let runner = OperationRunner(options: options, pool: pool, json: json, takesLocks: true, output: output)
+        try await runner.run(printLock: true) { session in
             let lease = try options.lease(session.environment)
             return count > 1 ? .acquireSet(count: count, lease: lease) : .acquire(lease: lease)
         }
@@ -128,12 +159,18 @@ struct ClaimCommand: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The pool.") var pool: String
     @Argument(help: "The lock.") var lock: String
-    @Flag(help: "Print a JSON report.") var json = false
+    @Flag(help: "Print a JSON report, with the lock's content.") var json = false
+    @Option(
+        help: ArgumentHelp(
+            "Also write name, metadata and claim_ref into this directory, as `in` does (for `release --from`).",
+            valueName: "dir"), completion: .directory)
+    var output: String?
 
     func validate() throws { try validateNames(pool: pool, lock: lock) }
 
     func run() async throws {
-        try await OperationRunner(options: options, pool: pool, json: json).run { session in
+        let runner = OperationRunner(options: options, pool: pool, json: json, takesLocks: true, output: output)
+        try await runner.run { session in
             .claim(lock: lock, lease: try options.lease(session.environment))
         }
     }
@@ -154,7 +191,9 @@ struct ReleaseCommand: AsyncParsableCommand {
         discussion: """
             With --claim COMMIT (the claim commit, as `in` writes it to claim_ref), nothing is released when the \
             lock was claimed again since: fencing. Several locks (a set taken by `acquire --count`) are released \
-            together in one commit, all or nothing. \(ExitStatus.help)
+            together in one commit, all or nothing. With --from DIR, the locks and the fence come from the name and \
+            claim_ref files that `acquire --output DIR`, `claim --output DIR` or a resource's `in` wrote. \
+            \(ExitStatus.help)
             """)
 
     @OptionGroup var options: ConnectionOptions
@@ -162,15 +201,37 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Argument(help: "The lock, or several.") var locks: [String] = []
     @Option(help: ArgumentHelp("Release only if this commit started the current claim.", valueName: "commit"))
     var claim: CommitArgument?
+    @Option(
+        help: ArgumentHelp(
+            "Release the locks named in DIR/name, fenced by DIR/claim_ref when present.", valueName: "dir"),
+        completion: .directory)
+    var from: String?
     @Flag(help: "Print a JSON report.") var json = false
 
-    func validate() throws { try validateLockSet(pool: pool, locks: locks, options: options) }
+    func validate() throws {
+        guard let from else { return try validateLockSet(pool: pool, locks: locks, options: options) }
+        guard locks.isEmpty, claim == nil else {
+            throw ValidationError("--from \(from) names the locks and the fence; give no LOCK and no --claim with it")
+        }
+        try validateLockSet(pool: pool, locks: ["from-directory"], options: options)
+    }
 
     func run() async throws {
-        try await OperationRunner(options: options, pool: pool, json: json).run(
-            locks.count > 1
-                ? .releaseSet(locks: locks, fence: claim?.id, remove: false)
-                : .release(lock: locks[0], fence: claim?.id))
+        try await OperationRunner(options: options, pool: pool, json: json).run { _ in
+            let (locks, fence) = try from.map(Self.read) ?? (locks, claim?.id)
+            return locks.count > 1
+                ? .releaseSet(locks: locks, fence: fence, remove: false) : .release(lock: locks[0], fence: fence)
+        }
+    }
+
+    /// The locks and the fence a step directory holds (`StepDirectory`, the resource's reader).
+    static func read(_ directory: String) throws -> ([String], ObjectID?) {
+        let step = StepDirectory(directory: directory)
+        do {
+            return (try step.names(), try step.claimRef())
+        } catch let error as ResourceError {
+            throw CLIError.usage("--from \(directory): \(error.description)")
+        }
     }
 }
 

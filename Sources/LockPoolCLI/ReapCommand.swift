@@ -155,7 +155,8 @@ struct ReapCommand: AsyncParsableCommand {
         if dryRun { return report("would-reap", reason, evidence) }
         do {
             let result = try await LockPoolClient(configuration: configuration).perform(
-                .reap(lock: status.lock, claim: claim, evidence: evidence), clock: ContinuousClock(),
+                .reap(lock: status.lock, claim: claim, evidence: evidence), timeout: try session.timeLeft(),
+                clock: ContinuousClock(),
                 events: { _ in }, logger: session.logger)
             return report("reaped", reason, evidence, commit: result.version.hex)
         } catch LockPoolError.notClaimed {

@@ -23,6 +23,8 @@ struct Session: Sendable {
     let writeError: @Sendable (String) -> Void
     /// Secrets the subcommand read itself (a Concourse token file), redacted like the source's.
     let additionalSecrets: [String]
+    /// When the subcommand started: `--timeout` bounds the whole of it (`timeLeft()`).
+    let started = ContinuousClock.now
 
     /// The `Lock-Tool` trailer of commits made by the CLI.
     static var tool: String { "lockpool \(LockPoolVersion.current) (cli)" }
@@ -170,6 +172,11 @@ struct Session: Sendable {
             if case CLIError.usage(_, let warnings) = error {
                 for warning in warnings { writeError(warning + "\n") }
             }
+            var error = error
+            // The operations were given what was left of the bound (`timeLeft()`); the user gave the whole of it.
+            if case LockPoolError.timedOut(_, let reason) = error, let timeout = try? options.timeout(environment) {
+                error = LockPoolError.timedOut(after: timeout, reason: reason)
+            }
             let text = redact(String(describing: error), secrets())
             writeError("Error: \(text)\n")
             throw ExitCode(ExitStatus.of(error))
@@ -186,7 +193,7 @@ struct Session: Sendable {
         let sources = interruption.installSignalHandlers {
             view.finish()
             writeError("Error: interrupted; nothing was changed\n")
-            exit(ExitStatus.failure)
+            exit(ExitStatus.interrupted)
         }
         defer {
             sources.forEach { $0.cancel() }
@@ -197,6 +204,16 @@ struct Session: Sendable {
             reportsHolders: terminal.stderrIsTerminal, logger: logger)
     }
 
+    /// Runs `body` (work on the remote outside the operations, such as `init`'s) again after transient failures, as
+    /// the operations retry them, within `--timeout`.
+    func retrying<T>(_ configuration: PoolConfiguration, activity: String, _ body: () throws -> T) async throws -> T {
+        let view = progress()
+        defer { view.finish() }
+        return try await LockPoolClient(configuration: configuration).retrying(
+            activity: activity, clock: ContinuousClock(), timeout: try timeLeft(), events: view.handle, logger: logger,
+            body)
+    }
+
     /// Fetches the tip and runs `body` on the cache repository.
     func withFreshTip<T>(
         _ configuration: PoolConfiguration, _ body: (Repository, ObjectID) throws -> T
@@ -204,8 +221,16 @@ struct Session: Sendable {
         let view = progress()
         defer { view.finish() }
         return try await LockPoolClient(configuration: configuration).withFreshTip(
-            clock: ContinuousClock(), events: view.handle, logger: logger
+            clock: ContinuousClock(), timeout: try timeLeft(), events: view.handle, logger: logger
         ) { cache, tip in try body(cache.repository, tip) }
+    }
+
+    /// What is left of `--timeout` (or `LOCKPOOL_TIMEOUT`) since the subcommand started; nil without one. Every
+    /// fetch and operation of the subcommand gets it, so the bound holds for the whole command (exit 75). Never
+    /// less than a millisecond: an operation started late still makes its first attempt, then times out.
+    func timeLeft() throws -> Duration? {
+        guard let timeout = try options.timeout(environment) else { return nil }
+        return max(timeout - started.duration(to: .now), .milliseconds(1))
     }
 
     /// Writes `text` and a newline to stdout.

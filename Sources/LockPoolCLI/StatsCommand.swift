@@ -306,7 +306,7 @@ struct StatsCommand: AsyncParsableCommand {
         lines.append("holds: " + holds(statistics.holds))
         let operations = statistics.operations
         lines.append(
-            "operations: \(operations.total) (\(oneDecimal(operations.perDay)) per day): claims "
+            "operations: \(operations.total) (\(rate(operations.perDay, window: statistics.window))): claims "
                 + "\(operations.claims), releases \(operations.releases), adds \(operations.adds), removes "
                 + "\(operations.removes), updates \(operations.updates)")
         if let waits = statistics.waits {
@@ -353,6 +353,12 @@ struct StatsCommand: AsyncParsableCommand {
 
     /// `0.5` as `50.0%`.
     static func percent(_ ratio: Double) -> String { oneDecimal(ratio * 100) + "%" }
+
+    /// The operations rate, or why there is none: a window under a minute says nothing per day.
+    static func rate(_ perDay: Double, window: Duration) -> String {
+        window >= PoolStatistics.rateWindow
+            ? "\(oneDecimal(perDay)) per day" : "no daily rate: the window is under a minute"
+    }
 
     /// `value` with one decimal, as printf's `%.1f` writes it (Foundation's `String(format:)` is outside
     /// FoundationEssentials).

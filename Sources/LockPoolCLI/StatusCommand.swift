@@ -31,12 +31,15 @@ struct LockReport: Encodable {
     let leaseExpires: Date?
     let leaseExpired: Bool?
     let buildURL: String?
+    /// The lock's content, when asked for (`status --content`, `show --json`).
+    var content: ContentReport?
 
     enum CodingKeys: String, CodingKey {
-        case pool, lock, state, holder, build, since, commit
+        case pool, lock, state, holder, build, since, commit, content
         case leaseExpires = "lease_expires"
         case leaseExpired = "lease_expired"
         case buildURL = "build_url"
+        case contentEncoding = "content_encoding"
     }
 
     init(_ status: LockStatus, now: Date) {
@@ -64,6 +67,14 @@ struct LockReport: Encodable {
         try container.encode(leaseExpires, forKey: .leaseExpires)
         try container.encode(leaseExpired, forKey: .leaseExpired)
         try container.encode(buildURL, forKey: .buildURL)
+        try container.encodeIfPresent(content?.content, forKey: .content)
+        try container.encodeIfPresent(content?.contentEncoding, forKey: .contentEncoding)
+    }
+
+    /// Adds the content of the lock as `snapshot` has it.
+    mutating func addContent(from snapshot: PoolSnapshot, repository: Repository) throws {
+        guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else { return }
+        content = ContentReport(lock: lock, bytes: try repository.blob(entry.id))
     }
 }
 
@@ -95,8 +106,13 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The pools to show (default: all).") var pools: [String] = []
     @Flag(help: "Print JSON for scripts.") var json = false
+    @Flag(help: "With --json, include each lock's content (lock files often hold tokens: off by default).")
+    var content = false
 
-    func validate() throws { for pool in pools { try validateNames(pool: pool) } }
+    func validate() throws {
+        for pool in pools { try validateNames(pool: pool) }
+        if content && !json { throw ValidationError("--content applies to --json; use `lockpool show POOL LOCK`") }
+    }
 
     func run() async throws {
         let session = Session(options: options)
@@ -105,21 +121,27 @@ struct StatusCommand: AsyncParsableCommand {
             let now = Date()
             let (tip, reports) = try await session.withFreshTip(configuration) { repository, tip in
                 let names = pools.isEmpty ? try PoolCatalog.pools(in: repository, at: tip) : pools
-                var reports: [(String, PoolSnapshot, [LockStatus])] = []
+                var reports: [(String, PoolSnapshot, [LockStatus], [LockReport])] = []
                 for pool in names {
                     let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
                     guard snapshot.exists else {
                         throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch)
                     }
-                    reports.append((pool, snapshot, try LockStatus.read(repository: repository, snapshot: snapshot)))
+                    let statuses = try LockStatus.read(repository: repository, snapshot: snapshot)
+                    var locks = statuses.map { LockReport($0, now: now) }
+                    if content {
+                        for index in locks.indices {
+                            try locks[index].addContent(from: snapshot, repository: repository)
+                        }
+                    }
+                    reports.append((pool, snapshot, statuses, locks))
                 }
                 return (tip, reports)
             }
             if json {
-                let pools = reports.map { pool, snapshot, statuses in
+                let pools = reports.map { pool, snapshot, _, locks in
                     PoolReport(
-                        pool: pool, claimed: snapshot.claimed.count, unclaimed: snapshot.unclaimed.count,
-                        locks: statuses.map { LockReport($0, now: now) })
+                        pool: pool, claimed: snapshot.claimed.count, unclaimed: snapshot.unclaimed.count, locks: locks)
                 }
                 session.print(
                     try JSONOutput.encode(StatusReport(branch: configuration.branch, tip: tip.hex, pools: pools)))
@@ -130,7 +152,7 @@ struct StatusCommand: AsyncParsableCommand {
                 return
             }
             session.print(Self.table(reports.flatMap { $0.2 }, now: now, terminal: session.terminal))
-            for (pool, snapshot, _) in reports {
+            for (pool, snapshot, _, _) in reports {
                 session.print(
                     "\(pool): \(snapshot.heldLocks.count) claimed, \(snapshot.freeLocks.count) unclaimed"
                         + (snapshot.doubleLocks.isEmpty ? "" : ", \(snapshot.doubleLocks.count) in both states"))

@@ -12,6 +12,6 @@ import Logging
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let name = CommandLine.arguments.first?.split(separator: "/").last.map(String.init) ?? ""
         if let step = ResourceMain.Step(rawValue: name) { await ResourceMain.main(step) }
-        await LockPoolCommand.main()
+        await LockPoolCommand.run(Array(CommandLine.arguments.dropFirst()))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LockPool
+import StringSupport
 import Testing
 
 @testable import ConcourseResource
@@ -961,8 +962,8 @@ struct KeyDistanceCase: Sendable, CustomTestStringConvertible {
     KeyDistanceCase(a: "same", b: "same", distance: 0),
 ])
 func levenshteinDistance(_ c: KeyDistanceCase) {
-    #expect(KeyedObject.levenshtein(c.a, c.b) == c.distance)
-    #expect(KeyedObject.levenshtein(c.b, c.a) == c.distance)
+    #expect(editDistance(c.a, c.b) == c.distance)
+    #expect(editDistance(c.b, c.a) == c.distance)
 }
 
 @Test(

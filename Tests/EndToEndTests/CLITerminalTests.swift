@@ -180,7 +180,7 @@ struct CLITerminalTests {
         try pane.tmux(["send-keys", "-t", "test", "C-c"])
         let done = try pane.waitForScreen { $0.contains("exit status") }
         let final = try #require(done, "\(pane.currentScreen)")
-        #expect(final.contains("exit status 1"), "\(final)")
+        #expect(final.contains("exit status 130"), "\(final)")
         let lines = final.components(separatedBy: "\n")
         #expect(lines.contains("Error: interrupted; nothing was changed"), "\(final)")
         // The live line was cleared before the message.

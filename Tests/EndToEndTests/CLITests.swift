@@ -282,6 +282,33 @@ let cliSubcommands = [
         #expect(try cli.repository.commit().trailer("Lock-Operation") == "add")
     }
 
+    /// init leaves every lock the pool has as it is (claimed, updated) and adds only what is missing (a removed lock).
+    @Test func initReRunLeavesClaimedUpdatedAndAddsRemovedLocks() throws {
+        let cli = try CLIHarness(
+            "cli-init-rerun",
+            locks: ["env-1": .claimed("one\n"), "env-2": .unclaimed("two, updated\n"), "env-4": .unclaimed("")])
+        let before = try cli.repository.commitID()
+        let result = try cli.run([
+            "init", "envs", "--lock", "env-1", "--lock", "env-2", "--lock", "env-3", "--lock", "env-4",
+        ])
+        #expect(result.status == 0, "\(result)")
+        #expect(
+            result.stdoutText.components(separatedBy: "\n").filter { !$0.isEmpty } == [
+                "pool 'envs' already exists",
+                "lock 'env-1' already exists in pool 'envs' and is claimed; left as it is",
+                "lock 'env-2' already exists in pool 'envs' with other content; left as it is (update changes it)",
+                "added lock 'env-3' to pool 'envs'",
+                "lock 'env-4' already exists in pool 'envs'",
+            ], "\(result)")
+        #expect(
+            try cli.repository.locks(in: "envs")
+                == PoolLocks(claimed: ["env-1"], unclaimed: ["env-2", "env-3", "env-4"]))
+        #expect(try cli.repository.file("envs/claimed/env-1") == Data("one\n".utf8))
+        #expect(try cli.repository.file("envs/unclaimed/env-2") == Data("two, updated\n".utf8))
+        let tip = try cli.repository.commit()
+        #expect(tip.parents == [before] && tip.subject == "adding unclaimed: env-3")
+    }
+
     // MARK: status
 
     @Test func statusShowsStateHolderSinceLeaseAndBuildURL() throws {
@@ -656,7 +683,8 @@ let cliSubcommands = [
             "no lock repository given: use --repo URI, LOCKPOOL_REPO or --source FILE"
         ),
         UsageCase(["status"], connect: false, "no lock repository given"),
-        UsageCase(["frobnicate"], connect: false, "Unexpected argument 'frobnicate'"),
+        UsageCase(
+            ["frobnicate"], connect: false, "unknown subcommand \"frobnicate\"; the subcommands are init, status"),
         UsageCase(["run-step", "in"], connect: false, "in needs a directory: lockpool run-step in DIR"),
     ])
     func usageErrorsExit64(_ c: UsageCase) throws {

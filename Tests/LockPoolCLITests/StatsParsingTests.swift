@@ -116,7 +116,7 @@ import Testing
                 idle: 2026-05-02T10:00:00Z to 2026-05-02T10:00:00Z (0s)
                 utilisation -: no lock existed in the window
                 holds: none ended; none open
-                operations: 0 (0.0 per day): claims 0, releases 0, adds 0, removes 0, updates 0
+                operations: 0 (no daily rate: the window is under a minute): claims 0, releases 0, adds 0, removes 0, updates 0
                 waits: none recorded (0 of 0 claims)
 
                 top holders: no claims in the window

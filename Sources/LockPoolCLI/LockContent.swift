@@ -1,0 +1,73 @@
+import FoundationEssentials
+import Git
+import LockPool
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A lock's content in JSON output: the text when it is UTF-8, otherwise base64, as `content_encoding` says.
+struct ContentReport: Encodable, Equatable {
+    let lock: String
+    let content: String
+    let contentEncoding: String
+
+    enum CodingKeys: String, CodingKey {
+        case lock, content
+        case contentEncoding = "content_encoding"
+    }
+
+    init(lock: String, bytes: [UInt8]) {
+        self.lock = lock
+        if let text = String(validating: bytes, as: UTF8.self) {
+            (content, contentEncoding) = (text, "utf-8")
+        } else {
+            (content, contentEncoding) = (Data(bytes).base64EncodedString(), "base64")
+        }
+    }
+}
+
+/// The files `in` writes for a lock (docs/resource.md#the-get-step), written by `acquire`/`claim --output DIR` so that
+/// `release --from DIR` can follow: `name` (one lock per line), `metadata` (the first lock's content) and, for a claim
+/// made by this command, `claim_ref` (its commit, the fence of the release).
+enum StepFiles {
+    /// Makes `directory` (and its parents) before the operation, so that a path that cannot be written fails before
+    /// anything is claimed (exit 64).
+    static func prepare(_ directory: String) throws {
+        var isDirectory = false
+        if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory,
+            access(directory, W_OK) == 0
+        else { throw CLIError.usage("--output \(directory): not a writable directory, and it cannot be made one") }
+    }
+
+    static func write(to directory: String, locks: [String], metadata: [UInt8], claim: ObjectID?) throws {
+        try write(Array(locks.map { $0 + "\n" }.joined().utf8), to: "\(directory)/name")
+        try write(metadata, to: "\(directory)/metadata")
+        let claimRef = "\(directory)/claim_ref"
+        if let claim { try write(Array((claim.hex + "\n").utf8), to: claimRef) } else { unlink(claimRef) }
+    }
+
+    /// Replaces `path` with `bytes`, mode 0600 (lock contents often hold tokens).
+    private static func write(_ bytes: [UInt8], to path: String) throws {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CLIError.failure(
+                "the locks are taken, but \(path) could not be written: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                throw CLIError.failure(
+                    "the locks are taken, but \(path) could not be written: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+}
