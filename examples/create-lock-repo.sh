@@ -10,7 +10,8 @@ Creates the pools and locks on BRANCH of TARGET, in one commit, and pushes it.
 
   TARGET          a local path (a bare repository is created there if missing) or a remote URL
                   (git@host:ops/locks.git, ssh://…, https://…, git://…) that already exists
-  --branch B      branch holding the pools (default: master); created when missing
+  --branch B      branch holding the pools (default: the one TARGET's HEAD names, else main, as for lockpool);
+                  created when missing
   --pool P        a pool directory (P/claimed/.gitkeep and P/unclaimed/.gitkeep); may be repeated
   --lock L[=C]    an unclaimed lock in the last --pool, with content C (default: empty)
   --claimed L[=C] a claimed lock in the last --pool
@@ -21,7 +22,7 @@ Existing pools and locks are left as they are (a lock that exists in either stat
 running the script twice changes nothing the second time.
 
 example:
-  create-lock-repo.sh /tmp/locks.git --branch master --pool envs --lock env-1 --lock env-2
+  create-lock-repo.sh /tmp/locks.git --pool envs --lock env-1 --lock env-2
 USAGE
 }
 
@@ -31,7 +32,7 @@ die() {
 }
 
 target=""
-branch="master"
+branch=""
 message="create lock pools"
 pools=()   # pool names, in order
 entries=() # "pool<TAB>state<TAB>name<TAB>content"
@@ -83,6 +84,12 @@ case "$target" in
 /* | ./* | ../*) is_local=true ;;
 *:*) is_local=false ;; # scp-like user@host:path
 esac
+
+# No --branch: the branch TARGET's HEAD names (what `git clone` checks out), else main, as `lockpool` does.
+if [ -z "$branch" ]; then
+    head=$(git ls-remote --symref "$target" HEAD 2>/dev/null | sed -n 's|^ref: refs/heads/\(.*\)\tHEAD$|\1|p' || true)
+    branch="${head:-main}"
+fi
 
 if $is_local && [ ! -e "$target" ]; then
     mkdir -p "$target"

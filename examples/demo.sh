@@ -42,10 +42,10 @@ export BUILD_ID="1042"
 export ATC_EXTERNAL_URL="https://ci.example.com"
 
 section "1. create a lock repository with pool 'demo' (2 locks)"
-"$here/create-lock-repo.sh" "$work/locks.git" --branch master --pool demo \
+"$here/create-lock-repo.sh" "$work/locks.git" --pool demo \
     --lock "env-1=url: https://env-1.example.com" --lock "env-2=url: https://env-2.example.com"
 uri="file://$work/locks.git"
-source_json="{\"uri\":\"$uri\",\"branch\":\"master\",\"pool\":\"demo\"}"
+source_json="{\"uri\":\"$uri\",\"branch\":\"main\",\"pool\":\"demo\"}"
 
 section "2. out: acquire a lock (put with params.acquire)"
 request="{\"source\":$source_json,\"params\":{\"acquire\":true}}"
@@ -73,7 +73,7 @@ request="{\"source\":$source_json,\"version\":{\"ref\":\"$ref\"}}"
 echo "stdout: $("$bin/check" <<<"$request")"
 
 section "5. lockpool status: who holds what, since when (the CLI reads the same repository)"
-"$bin/lockpool" status --repo "$uri" --branch master demo
+"$bin/lockpool" status --repo "$uri" demo
 
 section "6. out: release the lock named in env-lock (params.release)"
 request="{\"source\":$source_json,\"params\":{\"release\":\"env-lock\"}}"
@@ -82,19 +82,19 @@ echo "stdin:  $request"
 echo "stdout: $(cat "$work/release.json")"
 
 section "7. lockpool history: the timeline parsed from the commits"
-"$bin/lockpool" history --repo "$uri" --branch master demo
+"$bin/lockpool" history --repo "$uri" demo
 
 section "8. lockpool verify: invariants and a replay of the history for double claims"
-"$bin/lockpool" verify --repo "$uri" --branch master
+"$bin/lockpool" verify --repo "$uri"
 
 section "9. lockpool stats: utilisation, hold times and top holders from the history"
-"$bin/lockpool" stats --repo "$uri" --branch master demo
+"$bin/lockpool" stats --repo "$uri" demo
 
 section "10. the lock repository's history (git log --format='%h %s')"
-git -C "$work/locks.git" log --format='%h %s' master
+git -C "$work/locks.git" log --format='%h %s' main
 
 section "11. full messages of the last two commits"
-git -C "$work/locks.git" log -2 --format='--- commit %H%nAuthor: %an <%ae>%nDate:   %cI%n%n%B' master
+git -C "$work/locks.git" log -2 --format='--- commit %H%nAuthor: %an <%ae>%nDate:   %cI%n%n%B' main
 
 step="done"
 printf '\ndemo finished\n'

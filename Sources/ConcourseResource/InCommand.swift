@@ -62,8 +62,11 @@ public enum InCommand {
             let snapshot = try PoolSnapshot(repository: repository, commit: version, pool: pool)
             for lock in locks {
                 let state = snapshot.state(of: lock)
-                if state == .claimed || state == .both, try history.claimChanged(of: lock, after: version, tip: tip) {
-                    throw LockPoolError.noLongerAcquired
+                if state == .claimed || state == .both,
+                    let ended = try history.firstClaimChange(of: lock, after: version, tip: tip)
+                {
+                    throw LockPoolError.noLongerAcquired(
+                        lock: lock, pool: pool, claim: version, ended: ended.id, subject: ended.subject)
                 }
             }
             try writeRepository(

@@ -164,9 +164,27 @@ public struct StepDirectory {
 
     private func nameFile() throws -> [UInt8] {
         do {
-            guard let read = try read("name") else { throw ResourceError.nameFile(missing("name")) }
+            guard let read = try read("name") else { throw ResourceError.nameFile(missing("name") + directoryHint) }
             return read
         } catch let error as FileReadError { throw ResourceError.nameFile(error.description) }
+    }
+
+    /// When the step directory itself is missing, the likely mistake: a lock's name where a directory is expected
+    /// (`release: ci-instance-01` instead of `release: env-lock`), with the directories that are there.
+    private var directoryHint: String {
+        var isDirectory = false
+        guard path != sourceDirectory, !FileManager.default.fileExists(atPath: path.string, isDirectory: &isDirectory)
+        else { return "" }
+        let inputs = ((try? FileManager.default.contentsOfDirectory(atPath: sourceDirectory.string)) ?? [])
+            .filter { name in
+                var isDirectory = false
+                return FileManager.default.fileExists(
+                    atPath: sourceDirectory.appending(name).string, isDirectory: &isDirectory) && isDirectory
+            }
+            .sorted()
+        let here = inputs.isEmpty ? "" : "; the directories here: \(inputs.prefix(10).joined(separator: ", "))"
+        return " (release, remove and update name the directory a get step or a task wrote, such as the "
+            + "resource's name, not a lock\(here))"
     }
 
     func metadata() throws -> [UInt8] {

@@ -111,7 +111,8 @@ extension Remote {
                 code: .notFound, errorClass: .repository, function: "git_repository_open_ext",
                 message: "could not find repository at '\(path)'")
         }
-        guard let tip = try source.referenceTarget("refs/heads/\(branch)") else { return nil }
+        recordLocalBranches(of: source)
+        guard !branch.isEmpty, let tip = try source.referenceTarget("refs/heads/\(branch)") else { return nil }
         try repository.addAlternate(objectsOf: source, needing: tip)
         try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
         return tip

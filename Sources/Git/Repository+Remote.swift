@@ -351,6 +351,38 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     /// A mirror that shows no secret, for `dump`.
     public var customMirror: Mirror { Mirror(self, children: ["url": url, "options": options.description]) }
 
+    /// The remote's branches as its last fetch listed them (without `refs/heads/`, in byte order), for a message that
+    /// names the branches when the one wanted is missing.
+    public private(set) var advertisedBranches: [String] = []
+    /// The branch the remote's HEAD names, as its last fetch listed it (git's `symref` capability), when it said.
+    public private(set) var advertisedHead: String?
+
+    /// Lists the remote's branches and the one its HEAD names, on one connection (nothing is downloaded). Calls
+    /// `git_remote_connect` and `git_remote_ls`, or reads a local repository in place.
+    ///
+    /// - Throws: `GitError` for connection, authentication or transfer failures.
+    public func listBranches() throws -> (branches: [String], head: String?) {
+        _ = try fetch(branch: "", into: "refs/lockpool/unused", depth: 0)
+        return (advertisedBranches, advertisedHead)
+    }
+
+    /// Records a local repository's branches and HEAD as a fetch from it found them (`fetchLocally`).
+    func recordLocalBranches(of source: Repository) {
+        advertisedBranches = (try? source.branchNames()) ?? []
+        advertisedHead = source.headBranch()
+    }
+
+    private func recordBranches(_ heads: [UnsafePointer<git_remote_head>]) {
+        let prefix = "refs/heads/"
+        advertisedBranches = heads.map { String(cString: $0.pointee.name) }.filter { $0.hasPrefix(prefix) }
+            .map { String($0.dropFirst(prefix.count)) }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        let head = heads.first { String(cString: $0.pointee.name) == "HEAD" }
+        advertisedHead = head?.pointee.symref_target.map { String(cString: $0) }.flatMap {
+            $0.hasPrefix(prefix) ? String($0.dropFirst(prefix.count)) : nil
+        }
+    }
+
     /// Brings `branch` into the repository and points `localReference` at its tip.
     ///
     /// One connection: the advertised references are listed first, and objects are downloaded only when the tip is
@@ -405,12 +437,10 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
                 var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
                 var count = 0
                 try check(git_remote_ls(&heads, &count, remote), "git_remote_ls", redacting: secrets)
+                let advertised = (0..<count).compactMap { heads?[$0] }
+                recordBranches(advertised)
                 let wanted = "refs/heads/\(branch)"
-                for index in 0..<count {
-                    guard let head = heads?[index], String(cString: head.pointee.name) == wanted else { continue }
-                    return ObjectID(head.pointee.oid)
-                }
-                return nil
+                return advertised.first { String(cString: $0.pointee.name) == wanted }.map { ObjectID($0.pointee.oid) }
             }
             guard let tip else { return nil }
             if !repository.contains(tip) {

@@ -12,7 +12,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case existsClaimed(lock: String, pool: String)
     case existsUnclaimed(lock: String, pool: String)
     case pushRefused(branch: String, reason: String)
-    case branchNotFound(branch: String, uri: String)
+    case branchNotFound(branch: String, uri: String, existing: [String] = [])
     case repositoryNotFound(uri: String)
     /// The server ended the conversation with its own refusal (e.g. git daemon's access hook said no to a push).
     case refusedByServer(operation: String, uri: String, message: String)
@@ -31,7 +31,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case interruptedAfterChange(operation: String)
     case versionNotOnBranch(ref: String, branch: String)
     case noHistory(pool: String, ref: String)
-    case noLongerAcquired
+    case noLongerAcquired(lock: String, pool: String, claim: ObjectID, ended: ObjectID, subject: String)
     case gitFailed(operation: String, underlying: GitError)
     /// A directory lockpool keeps state in (the cache root) is not its own, nor is the per-user alternative.
     case notPrivate(path: String, problem: String, fallback: String, fallbackProblem: String)
@@ -56,7 +56,12 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
         case .existsUnclaimed(let lock, let pool):
             "lock '\(lock)' already exists in pool '\(pool)' as unclaimed; use claim to take it"
         case .pushRefused(let branch, let reason): "push to branch '\(branch)' was refused by the server: \(reason)"
-        case .branchNotFound(let branch, let uri): "branch '\(branch)' not found in \(uri)"
+        case .branchNotFound(let branch, let uri, let existing):
+            "branch '\(branch)' not found in \(uri)"
+                + (existing.isEmpty
+                    ? " (it has no branches yet; lockpool init creates one)"
+                    : " (its branches: \(existing.prefix(10).joined(separator: ", "))"
+                        + (existing.count > 10 ? ", and \(existing.count - 10) more)" : ")"))
         case .repositoryNotFound(let uri): "repository not found: \(uri)"
         case .refusedByServer(let operation, let uri, let message):
             "\(operation == "push" ? "push to" : "\(operation) from") \(uri) was refused by the server: \(message)"
@@ -78,7 +83,10 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
         case .interruptedAfterChange(let operation): "interrupted after the \(operation) was pushed"
         case .versionNotOnBranch(let ref, let branch): "version \(ref) is not on branch '\(branch)'"
         case .noHistory(let pool, let ref): "pool '\(pool)' has no history at version \(ref)"
-        case .noLongerAcquired: "lock instance is no longer acquired"
+        case .noLongerAcquired(let lock, let pool, let claim, let ended, let subject):
+            "lock instance is no longer acquired: lock '\(lock)' in pool '\(pool)' was claimed in \(claim.short), and "
+                + "\(ended.short) (\(NameRule.jsonQuoted(subject))) changed it since; put again to claim it, or get "
+                + "the newest version"
         case .gitFailed(let operation, let underlying): "could not \(operation): \(underlying.message)"
         case .notPrivate(let path, let problem, let fallback, let fallbackProblem):
             "the cache directory \(path) \(problem), and \(fallback) \(fallbackProblem); remove them or set TMPDIR "

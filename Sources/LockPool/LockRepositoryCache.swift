@@ -140,8 +140,10 @@ public final class LockRepositoryCache {
         logger.debug(
             "fetching branch", metadata: ["branch": "\(branch)", "remote": "\(remoteURL)", "depth": "\(depth)"])
         let tip: ObjectID?
+        let remote: Remote
         do {
-            tip = try remote().fetch(branch: branch, into: tipReference, depth: depth)
+            remote = try self.remote()
+            tip = try remote.fetch(branch: branch, into: tipReference, depth: depth)
             // libgit2 1.8.4 forgets a shallow cache's roots in memory when a fetch brings commits, although the file
             // keeps them (`Remote.fetch`); a repository opened again reads them (docs/decisions/0009-shallow-cache.md).
             if previous != nil, tip != previous, repository.isShallow {
@@ -152,7 +154,9 @@ public final class LockRepositoryCache {
         } catch {
             throw RemoteFailure.classify(error, uri: remoteURL, step: "fetch")
         }
-        guard let tip else { throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL) }
+        guard let tip else {
+            throw LockPoolError.branchNotFound(branch: branch, uri: remoteURL, existing: remote.advertisedBranches)
+        }
         return tip
     }
 
@@ -255,5 +259,30 @@ public final class LockRepositoryCache {
             ?? Remote(repository: repository, url: pushURL, options: options)
         cachedPushRemote = remote
         return remote
+    }
+}
+
+extension LockRepositoryCache {
+    /// The branch new lock repositories get when none is named: `lockpool init`, `examples/create-lock-repo.sh`.
+    public static let newRepositoryBranch = "main"
+
+    /// The branch to use when none is given: the one the remote's HEAD names; else its only branch; else, for a
+    /// remote without branches or a local repository still to be made (`init`), `newRepositoryBranch`.
+    ///
+    /// - Throws: `LockPoolError` for a remote that cannot be listed (unreachable, refused, authentication).
+    public static func defaultBranch(root: String, remoteURL: String, options: RemoteOptions) throws -> String {
+        let cache = try LockRepositoryCache(root: root, remoteURL: remoteURL, branch: "HEAD", options: options)
+        let listed: (branches: [String], head: String?)
+        do {
+            listed = try cache.withLock { try cache.remote().listBranches() }
+        } catch {
+            switch RemoteFailure.classify(error, uri: remoteURL, step: "fetch") {
+            case LockPoolError.repositoryNotFound where RemoteAddress(remoteURL).transport == .local:
+                return newRepositoryBranch
+            case let failure: throw failure
+            }
+        }
+        if let head = listed.head, listed.branches.contains(head) || listed.branches.isEmpty { return head }
+        return listed.branches.count == 1 ? listed.branches[0] : newRepositoryBranch
     }
 }

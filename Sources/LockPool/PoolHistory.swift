@@ -144,7 +144,13 @@ extension PoolHistory {
 
     /// Whether a commit after `version` (reachable from `tip`, not from `version`) changes `<pool>/claimed/L`.
     public func claimChanged(of lock: String, after version: ObjectID, tip: ObjectID) throws -> Bool {
-        var changed = false
+        try firstClaimChange(of: lock, after: version, tip: tip) != nil
+    }
+
+    /// The first commit after `version` (on the first-parent line from `tip`) that changed `<pool>/claimed/<lock>`:
+    /// the end of the claim `version` holds, for the message that names it; nil when none did.
+    public func firstClaimChange(of lock: String, after version: ObjectID, tip: ObjectID) throws -> Commit? {
+        var first: Commit?
         let path = "\(pool)/claimed/\(lock)"
         try repository.walkFirstParents(from: tip) { id in
             if id == version { return false }
@@ -152,12 +158,9 @@ extension PoolHistory {
             let mine = try repository.entry(at: path, inTree: commit.tree)
             let parentTree = try commit.parents.first.map { try repository.treeID(ofCommit: $0) }
             let theirs = try parentTree.flatMap { try repository.entry(at: path, inTree: $0) }
-            if mine?.id != theirs?.id || mine?.mode != theirs?.mode {
-                changed = true
-                return false
-            }
+            if mine?.id != theirs?.id || mine?.mode != theirs?.mode { first = commit }
             return true
         }
-        return changed
+        return first
     }
 }

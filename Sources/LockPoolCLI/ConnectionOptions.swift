@@ -172,6 +172,10 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
         return parsed.duration
     }
 
+    /// The branch of a source that names none: the one the remote's HEAD names, looked up by `Session` (never a real
+    /// branch name: git refuses spaces and `<`).
+    static let remoteHeadBranch = "<the remote's HEAD>"
+
     /// The resource `source` this invocation describes, validated as the resource validates it, for `pool`.
     ///
     /// - Throws: `CLIError.usage` for missing or invalid settings (exit 64), `CLIError.failure` for unreadable files.
@@ -189,7 +193,7 @@ public struct ConnectionOptions: ParsableArguments, Sendable {
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         set("uri", repo ?? env("LOCKPOOL_REPO"))
         set("branch", branch ?? env("LOCKPOOL_BRANCH"))
-        if object["branch"] == nil { set("branch", "main") }
+        if object["branch"] == nil { set("branch", Self.remoteHeadBranch) }
         set("pool", pool)
         if let delay = try retryDelay?.duration ?? Self.duration("LOCKPOOL_RETRY_DELAY", environment) {
             set("retry_delay", delay.goDescription)

@@ -84,6 +84,10 @@ struct Session: Sendable {
         var configuration = try source.preparedConfiguration(
             environment: environment, tool: Self.tool, readsBuild: false,
             announce: announce ?? { writeError($0 + "\n") })
+        if configuration.branch == ConnectionOptions.remoteHeadBranch {
+            configuration.branch = try LockRepositoryCache.defaultBranch(
+                root: configuration.cacheRoot, remoteURL: configuration.remoteURL, options: configuration.remoteOptions)
+        }
         if source.gitConfigValue("user.name") == nil, let name = identity("NAME", key: "user.name") {
             configuration.identityName = name
         }

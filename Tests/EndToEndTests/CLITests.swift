@@ -155,7 +155,8 @@ func expectCLIFailure(
 
 /// The subcommands `--help` and completion scripts must name.
 let cliSubcommands = [
-    "init", "status", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats", "reap",
+    "init", "status", "show", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats",
+    "reap",
     "verify", "run-step",
 ]
 

@@ -101,17 +101,29 @@ func readFile(_ directory: URL, _ name: String) -> String? {
         let harness = try makeHarness("in-stale", locks: ["env-1": .unclaimed()])
         let acquired = try expectSuccess(try harness.out(["acquire": true]), lock: "env-1", pool: "envs")
         try harness.repository.moveLock("env-1", in: "envs", toClaimed: false)
+        let release = try harness.repository.commitID()
         try harness.repository.moveLock("env-1", in: "envs", toClaimed: true, message: "x/y/z build 1 claiming: env-1")
         let result = try harness.get(version: acquired.version.ref, into: harness.scratch.url("get"))
-        expectFailure(result, "lock instance is no longer acquired")
+        // The message names the lock, the claim and the commit that ended it: the first change, not the newest.
+        expectFailure(
+            result,
+            "lock instance is no longer acquired: lock 'env-1' in pool 'envs' was claimed in "
+                + "\(acquired.version.ref.prefix(7)), and \(release.prefix(7)) (",
+            exact: false)
+        #expect(result.stderr.contains("; put again to claim it, or get the newest version"), "\(result)")
     }
 
     @Test func releasedClaimIsNoLongerAcquired() throws {
         let harness = try makeHarness("in-released", locks: ["env-1": .unclaimed()])
         let acquired = try expectSuccess(try harness.out(["acquire": true]), lock: "env-1", pool: "envs")
-        try harness.repository.moveLock("env-1", in: "envs", toClaimed: false)
+        try harness.repository.moveLock("env-1", in: "envs", toClaimed: false, message: "releasing: env-1")
+        let release = try harness.repository.commitID()
         let result = try harness.get(version: acquired.version.ref, into: harness.scratch.url("get"))
-        expectFailure(result, "lock instance is no longer acquired")
+        expectFailure(
+            result,
+            "lock instance is no longer acquired: lock 'env-1' in pool 'envs' was claimed in "
+                + "\(acquired.version.ref.prefix(7)), and \(release.prefix(7)) (\"releasing: env-1\") changed it since; "
+                + "put again to claim it, or get the newest version")
     }
 
     @Test func laterChangesToOtherLocksDoNotMatter() throws {

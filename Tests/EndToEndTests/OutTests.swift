@@ -525,6 +525,20 @@ let pix4dEnvironment = [
         let result = try harness.out(["release": "step"])
         expectFailure(result, "could not read the name file of your lock: ", exact: false)
     }
+
+    /// `release: ci-instance-01` (a lock's name) where the step directory belongs: the message says what the param
+    /// names and which directories there are.
+    @Test func aLockNameWhereAStepDirectoryBelongsGetsAHint() throws {
+        let harness = try makeHarness("lock-name-as-directory", locks: ["ci-instance-01": .claimed()])
+        try harness.stepDirectory("env-lock", lock: "ci-instance-01")
+        let result = try harness.out(["release": "ci-instance-01"])
+        expectFailure(result, "could not read the name file of your lock: ", exact: false)
+        #expect(
+            result.stderr.contains(
+                "ci-instance-01/name: no such file or directory (release, remove and update name the directory a get "
+                    + "step or a task wrote, such as the resource's name, not a lock; the directories here: env-lock"),
+            "\(result)")
+    }
 }
 
 // MARK: - Concurrency (docs/concurrency.md#one-attempt)

@@ -18,8 +18,8 @@ struct PlantedSecretCLITests {
 
     /// The subcommands `LockPoolCommand` lists; each must be run below.
     static let subcommands: Set<String> = [
-        "init", "status", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats", "reap",
-        "verify", "run-step",
+        "init", "status", "show", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats",
+        "reap", "verify", "run-step",
     ]
 
     /// Runs `lockpool` and records its output in `scan`.
@@ -97,6 +97,7 @@ struct PlantedSecretCLITests {
         // Success paths.
         try cli.run("init", ["init", "dbs", "--lock", "db-1"] + auth)
         try cli.run("status", ["status", "--json"] + auth)
+        try cli.run("show", ["show", "envs", "env-1", "--json"] + auth)
         let acquired = try cli.run("acquire", ["acquire", "envs"] + auth)
         let lock = acquired.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         try cli.run("release", ["release", "envs", lock, "--json"] + auth)

@@ -200,9 +200,10 @@ import Testing
         }
     }
 
-    @Test func branchDefaultsToMain() throws {
+    /// Without a branch, the remote's HEAD decides, looked up when the configuration is made (`CLIBranchTests`).
+    @Test func branchDefaultsToTheRemoteHead() throws {
         let source = try options(["--repo", "/r.git"]).resolvedSource(pool: "envs", environment: [:]).0
-        #expect(source.branch == "main")
+        #expect(source.branch == ConnectionOptions.remoteHeadBranch)
         #expect(source.retryDelay == .seconds(10))
     }
 
