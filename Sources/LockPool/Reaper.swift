@@ -43,12 +43,13 @@ public struct ReapDecision: Sendable, Equatable {
 /// Decides which claimed locks are stale: a lease that has passed, a build that has finished, or — only when
 /// liveness cannot be determined — a claim older than `staleAfter`. A running build's lock is always kept.
 public struct Reaper: Sendable {
-    /// The age after which a claim whose liveness is unknown counts as stale.
-    public var staleAfter: Duration
+    /// The age after which a claim whose liveness is unknown (and that has no lease) counts as stale; nil: never,
+    /// only leases and finished builds free locks.
+    public var staleAfter: Duration?
     /// The time decisions are made at.
     public var now: Date
 
-    public init(staleAfter: Duration, now: Date) {
+    public init(staleAfter: Duration?, now: Date) {
         self.staleAfter = staleAfter
         self.now = now
     }
@@ -93,6 +94,12 @@ public struct Reaper: Sendable {
                 return ReapDecision(
                     status: status,
                     verdict: .keep(reason: "lease valid until \(CommitMessage.timestamp(expiry)) (\(why))"))
+            }
+            guard let staleAfter else {
+                return ReapDecision(
+                    status: status,
+                    verdict: .keep(
+                        reason: "claimed \(HumanTime.rough(age)) ago without a lease, and no stale age given (\(why))"))
             }
             // Compared as durations: `staleAfter` may have a fraction of a second (`1.5s`).
             if Duration.seconds(age) >= staleAfter {

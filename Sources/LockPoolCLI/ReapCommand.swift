@@ -26,15 +26,18 @@ struct ReapCommand: AsyncParsableCommand {
             A claimed lock is released when its lease (Lease-Expires) has passed, when the Concourse API says its \
             build finished (succeeded, failed, errored, aborted), or, only when liveness cannot be determined (no \
             API, no build named, build unknown to Concourse), when it is older than --stale-after. A pending or \
-            started build's lock is always kept. The release commit records the evidence in Reap-* trailers and \
+            started build's lock is always kept. Without --stale-after only leases and finished builds free locks. The release commit records the evidence in Reap-* trailers and \
             is fenced on the claim it ends, so a lock claimed again meanwhile is left alone. Exits 1 when \
             Concourse could not be asked about some build (those locks are kept). \(ExitStatus.help)
             """)
 
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The pools to reap.") var pools: [String]
-    @Option(help: ArgumentHelp("Age after which a claim of unknown liveness is stale.", valueName: "duration"))
-    var staleAfter: DurationArgument
+    @Option(
+        help: ArgumentHelp(
+            "Age after which a claim of unknown liveness and without a lease is stale (default: never).",
+            valueName: "duration"))
+    var staleAfter: DurationArgument?
     @Option(help: ArgumentHelp("Concourse base URL (env LOCKPOOL_CONCOURSE_URL).", valueName: "url"))
     var concourseURL: String?
     @Option(
@@ -49,7 +52,9 @@ struct ReapCommand: AsyncParsableCommand {
 
     func validate() throws {
         for pool in pools { try validateNames(pool: pool) }
-        if staleAfter.duration <= .zero { throw ValidationError("--stale-after must be a positive duration") }
+        if let staleAfter, staleAfter.duration <= .zero {
+            throw ValidationError("--stale-after must be a positive duration")
+        }
         if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
     }
 
@@ -79,7 +84,7 @@ struct ReapCommand: AsyncParsableCommand {
             }
             let secrets = (api?.secrets ?? []) + [token].compactMap { $0 } + session.additionalSecrets
             let now = Date()
-            let reaper = Reaper(staleAfter: staleAfter.duration, now: now)
+            let reaper = Reaper(staleAfter: staleAfter?.duration, now: now)
             var reports: [ReapReport] = []
             var unavailable = 0
             // Every verdict of every pool first: a refused token stops the run before anything changes.

@@ -211,6 +211,33 @@ struct ReapTests {
 
     // MARK: leases and age, with exact dates
 
+    /// Without --stale-after only leases (and finished builds) decide: `reap --dry-run` on leases alone.
+    @Test func withoutAStaleAgeOnlyLeasesDecide() throws {
+        let gone = ReapBuild(name: "3", id: "103")  // unknown to Concourse: 404
+        let fixture = try ReapFixture("reap-leases-only", locks: ["env-1", "env-2", "env-3"], builds: [:])
+        try fixture.claimByHand(
+            "env-1", message: gone.claimMessage(lock: "env-1", leaseExpires: "2020-01-01T01:00:00Z"), at: longAgo)
+        try fixture.claimByHand(
+            "env-2", message: gone.claimMessage(lock: "env-2", leaseExpires: "2099-01-01T00:00:00Z"), at: longAgo)
+        try fixture.claimByHand("env-3", message: "claiming: env-3", at: longAgo)  // no lease, no build
+        let before = try fixture.repository.commitID()
+
+        let dry = try fixture.reap(["--dry-run", "--json"])
+        #expect(dry.status == 0, "\(dry)")
+        let report = try entries(dry)
+        #expect(report["envs/env-1"]?.action == "would-reap")
+        #expect(report["envs/env-1"]?.evidence["Reap-Reason"] == "lease-expired")
+        #expect(report["envs/env-2"]?.action == "kept")
+        #expect(report["envs/env-3"]?.action == "kept")
+        #expect(report["envs/env-3"]?.reason.contains("without a lease, and no stale age given") == true)
+        #expect(try fixture.repository.commitID() == before)
+
+        let reaped = try fixture.reap(["--json"])
+        #expect(reaped.status == 0, "\(reaped)")
+        #expect(
+            try fixture.repository.locks(in: "envs") == PoolLocks(claimed: ["env-2", "env-3"], unclaimed: ["env-1"]))
+    }
+
     @Test func liveBuildsAreKeptWhateverTheLeaseAndAgeAndOthersByLeaseOrAge() throws {
         let started = ReapBuild(name: "1", id: "101")
         let pending = ReapBuild(name: "2", id: "102")

@@ -59,7 +59,6 @@ import Testing
         UsageCase(arguments: ["acquire", "envs", "--timeout", "soon"], message: "--timeout"),
         UsageCase(arguments: ["acquire", "envs", "--retry-delay", "-1s"], message: "--retry-delay"),
         UsageCase(arguments: ["release", "envs", "env-1", "--claim", "abc"], message: "--claim"),
-        UsageCase(arguments: ["reap", "envs"], message: "--stale-after"),
         UsageCase(arguments: ["reap", "envs", "--stale-after", "0"], message: "--stale-after must be a positive"),
         UsageCase(arguments: ["run-step", "in"], message: "in needs a directory"),
         UsageCase(arguments: ["run-step", "deploy", "dir"], message: "deploy"),
