@@ -33,8 +33,11 @@ struct WaitingStatus {
                 continue
             }
             var part = "\(status.lock) claimed by \(holder.description) since \(Self.timestamp(since))"
-            if let expiry = status.leaseExpires, expiry < now {
-                part += ", lease expired \(Self.rough(now.timeIntervalSince(expiry))) ago"
+            if let expiry = status.leaseExpires {
+                part +=
+                    expiry <= now
+                    ? ", lease expired \(Self.rough(now.timeIntervalSince(expiry))) ago (lockpool reap \(pool) frees it)"
+                    : ", lease ends \(Self.timestamp(expiry))"
             }
             parts.append(part)
         }

@@ -163,7 +163,7 @@ public final class LiveStatusLine: ProgressView {
             if let expiry = holder.leaseExpires {
                 part +=
                     expiry <= date
-                    ? ", lease expired \(HumanTime.rough(date.timeIntervalSince(expiry))) ago"
+                    ? ", lease expired \(HumanTime.rough(date.timeIntervalSince(expiry))) ago (lockpool reap frees it)"
                     : ", lease ends in \(HumanTime.rough(expiry.timeIntervalSince(date)))"
             }
             parts.append(part)

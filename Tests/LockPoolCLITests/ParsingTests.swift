@@ -330,7 +330,8 @@ import Testing
         #expect(output.contains("claiming a lock in pool 'envs'\n"))
         #expect(
             output.contains(
-                "waiting 0s: env-1 claimed by main/deploy/apply build 42 for 12m, lease expired 3m ago · and 2 more"
+                "waiting 0s: env-1 claimed by main/deploy/apply build 42 for 12m, lease expired 3m ago (lockpool reap "
+                    + "frees it) · and 2 more"
                     + " · 1 poll · 1 lost race"), "\(output)")
         #expect(output.hasSuffix("\r\u{1B}[2K"))
         #expect(!output.contains("\u{1B}[3"), "no colour without a colour terminal")
