@@ -3,7 +3,8 @@ import FoundationEssentials
 import StringSupport
 
 extension Repository {
-    /// Copies `commit` and every tree and blob it needs that `destination` lacks into `destination`'s object
+    /// Copies `commit` (with the first-parent commits before it that `destination` lacks) and every tree and blob it
+    /// needs that `destination` lacks into `destination`'s object
     /// database. Trees already present there are not descended into, and an entry equal to the same entry of the
     /// first parent's tree (when the destination has that parent) is skipped without a lookup, so a lock change in a
     /// pool of 10,000 locks copies a handful of objects and asks about a handful. Calls `git_odb_read` and
@@ -49,10 +50,19 @@ extension Repository {
             }
             try copy(tree)
         }
-        guard !exists(commit) else { return }
-        let parent = try self.commit(commit).parents.first.flatMap { exists($0) ? $0 : nil }
-        try copyTree(try treeID(ofCommit: commit), known: try parent.map { try treeID(ofCommit: $0) })
-        try copy(commit)
+        // The commits the destination lacks, down the first-parent line (one, or a takeover's reap and claim), oldest
+        // first, so that every commit written has its parent there.
+        var missing: [ObjectID] = []
+        var next: ObjectID? = commit
+        while let id = next, !exists(id), missing.count < 8 {
+            missing.append(id)
+            next = try self.commit(id).parents.first
+        }
+        for id in missing.reversed() {
+            let parent = try self.commit(id).parents.first.flatMap { exists($0) ? $0 : nil }
+            try copyTree(try treeID(ofCommit: id), known: try parent.map { try treeID(ofCommit: $0) })
+            try copy(id)
+        }
     }
 
     /// Moves `name` from `expected` to `target` atomically: fails when the reference is no longer at `expected` (or,
@@ -121,12 +131,23 @@ extension Remote {
     /// Pushes to a local repository without libgit2's local transport, which checks fast-forward against the refs it
     /// listed at connect time and then overwrites the branch unconditionally (two racing pushes could both "win").
     /// Objects are copied, then the branch is moved by compare-and-swap from the commit's first parent.
+    ///
+    /// The branch must be at `commit`'s parent, or at a nearer first-parent ancestor when the push carries several new
+    /// commits (a lease takeover's reap and claim): a fast-forward, as a server allows it.
     func pushLocally(_ commit: ObjectID, toBranch branch: String, path: String) throws {
         let destination = try Repository.open(at: path)
-        try repository.copyObjects(of: commit, to: destination)
-        let parent = try repository.commit(commit).parents.first
         let target = "refs/heads/\(branch)"
-        guard try destination.compareAndSwapReference(target, from: parent, to: commit, message: "push") else {
+        let current = try destination.referenceTarget(target)
+        var base = try repository.commit(commit).parents.first
+        for _ in 0..<8 {
+            guard let ancestor = base, ancestor != current, repository.contains(ancestor) else { break }
+            base = try repository.commit(ancestor).parents.first
+        }
+        guard base == current else {
+            throw PushRejected(reference: target, reason: "non-fast-forward (the branch moved)", serverMessages: "")
+        }
+        try repository.copyObjects(of: commit, to: destination)
+        guard try destination.compareAndSwapReference(target, from: base, to: commit, message: "push") else {
             throw PushRejected(reference: target, reason: "non-fast-forward (the branch moved)", serverMessages: "")
         }
     }

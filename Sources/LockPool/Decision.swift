@@ -9,6 +9,9 @@ enum Decision {
     case done(lock: String, version: ObjectID)
     /// Not possible now; poll again. `locks` are the ones whose holders the waiting line names.
     case wait(locks: [String], waitingForClaim: Bool)
+    /// A claim whose lease has passed is ended as `lockpool reap` ends it (`release`, `releaseMessage`), and `claim`
+    /// (a `.change`) claims the lock on top: two commits, pushed together (docs/decisions/0011-lease-takeover.md).
+    indirect case takeover(release: [TreeUpdate], releaseMessage: CommitMessage, claim: Decision)
 }
 
 /// Decides an operation on a fresh tip (docs/resource.md#effects-of-put-operations).
@@ -25,8 +28,8 @@ struct Decider {
     func decide(_ operation: PoolOperation) throws -> Decision {
         guard snapshot.exists else { throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch) }
         switch operation {
-        case .acquire(let lease): return acquire(count: 1, lease: lease)
-        case .acquireSet(let count, let lease): return acquire(count: count, lease: lease)
+        case .acquire(let lease): return try acquire(count: 1, lease: lease)
+        case .acquireSet(let count, let lease): return try acquire(count: count, lease: lease)
         case .claim(let lock, let lease): return try claim(lock, lease: lease)
         case .releaseSet(let locks, let fence, let remove): return try releaseSet(locks, fence: fence, remove: remove)
         case .release(let lock, let fence): return try releaseSet([lock], fence: fence, remove: false)
@@ -43,11 +46,15 @@ struct Decider {
 
     /// Claims `count` free locks in one commit, or waits until that many are free: all or nothing, so a set is never
     /// half-held.
-    private func acquire(count: Int, lease: Duration?) -> Decision {
+    private func acquire(count: Int, lease: Duration?) throws -> Decision {
         for lock in snapshot.doubleLocks {
             warn("lock '\(lock)' is both claimed and unclaimed in pool '\(pool)'; skipping it")
         }
         guard snapshot.freeLocks.count >= count else {
+            // One lock may come from a claim whose lease has passed; a set waits for free locks.
+            if count == 1, snapshot.freeLocks.isEmpty, let passed = try passedLease(snapshot.heldLocks) {
+                return try takeOver(passed, operation: .acquire, lease: lease)
+            }
             return .wait(locks: snapshot.heldLocks, waitingForClaim: false)
         }
         // A partial Fisher–Yates shuffle: uniform, and O(count) swaps however large the pool.
@@ -60,9 +67,58 @@ struct Decider {
 
     private func claim(_ lock: String, lease: Duration?) throws -> Decision {
         switch try namedState(lock) {
-        case .unclaimed: moveSet([lock], operation: .claim, lease: lease)
-        default: .wait(locks: [lock], waitingForClaim: false)
+        case .unclaimed: return moveSet([lock], operation: .claim, lease: lease)
+        default:
+            if let passed = try passedLease([lock]) { return try takeOver(passed, operation: .claim, lease: lease) }
+            return .wait(locks: [lock], waitingForClaim: false)
         }
+    }
+
+    /// Of `locks`, the claimed one whose lease passed first (by `now`), with its status; nil when none has a passed
+    /// lease. Claims without `Lease-Expires` (upstream's, Pix4D's, lockpool's without a lease) never qualify.
+    ///
+    /// - Throws: `HistoryTruncated` when a claim lies below a shallow cache's boundary (the cache fetches deeper).
+    private func passedLease(_ locks: [String]) throws -> LockStatus? {
+        let statuses = try LockStatus.read(repository: repository, snapshot: snapshot, locks: locks)
+        return statuses.filter {
+            $0.state == .claimed && $0.commit != nil && ($0.leaseExpires.map { $0 <= now } ?? false)
+        }
+        .min { ($0.leaseExpires!, Array($0.lock.utf8)).0 < $1.leaseExpires! }
+    }
+
+    /// Whether `claim` took over the claim `fence` when its lease had passed: its first parent is the reap of `fence`
+    /// (docs/decisions/0011-lease-takeover.md).
+    private func isTakeover(_ claim: Commit, of fence: ObjectID) throws -> Bool {
+        guard let parent = claim.parents.first, repository.contains(parent) else { return false }
+        let message = try repository.commit(parent).message
+        return Trailers.value("Reap-Claim-Commit", in: message) == fence.hex
+            && Trailers.value("Reap-Reason", in: message) == "lease-expired"
+    }
+
+    /// Ends `status`'s claim as the reaper ends a passed lease (fenced on that claim, `Reap-*` evidence), and claims
+    /// the lock on top for `operation` (docs/decisions/0011-lease-takeover.md).
+    private func takeOver(_ status: LockStatus, operation: LockOperation, lease: Duration?) throws -> Decision {
+        let lock = status.lock
+        let verdict = Reaper(staleAfter: nil, now: now).decide(
+            status, liveness: .unknown(reason: "taken over by a waiter"))
+        guard case .reap(_, let evidence) = verdict.verdict,
+            case .change(_, let releaseUpdates, let releaseMessage, _) = try releaseSet(
+                [lock], fence: status.commit, remove: false, evidence: evidence),
+            let entry = snapshot.claimed[lock]
+        else { return .wait(locks: [lock], waitingForClaim: false) }
+        warn(
+            "lock '\(lock)' in pool '\(pool)': the lease of \(status.holder?.description ?? "its holder") passed at "
+                + "\(CommitMessage.timestamp(status.leaseExpires!)); taking it over")
+        var message = message(operation, verb: "claiming", lock: lock, state: "claimed", lease: lease)
+        message.lockSet = [lock]
+        let claim = Decision.change(
+            locks: [lock],
+            updates: [
+                .remove(path: "\(pool)/unclaimed/\(lock)"),
+                .upsert(path: "\(pool)/claimed/\(lock)", id: entry.id, mode: entry.mode),
+            ],
+            message: message, stateAfter: .claimed)
+        return .takeover(release: releaseUpdates, releaseMessage: releaseMessage, claim: claim)
     }
 
     /// Creates `lock`. An identical existing lock is a no-op (idempotent puts); any other existing lock is an error,
@@ -175,7 +231,8 @@ struct Decider {
                 throw LockPoolError.fenceBroken(
                     lock: lock, pool: pool,
                     holder: claim.map { PoolHistory.holder(of: $0).description } ?? "an unknown holder",
-                    current: claim?.id ?? snapshot.commit, fence: fence)
+                    current: claim?.id ?? snapshot.commit, fence: fence,
+                    leaseTakenOver: try claim.map { try isTakeover($0, of: fence) } ?? false)
             }
             if let claim, !claims.contains(claim.id) { claims.append(claim.id) }
             let entry = snapshot.claimed[lock]!

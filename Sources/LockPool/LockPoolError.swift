@@ -7,7 +7,8 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case lockInBothStates(lock: String, pool: String)
     case notClaimed(lock: String, pool: String, releasedBy: String?)
     case removeUnclaimed(lock: String, pool: String)
-    case fenceBroken(lock: String, pool: String, holder: String, current: ObjectID, fence: ObjectID)
+    case fenceBroken(
+        lock: String, pool: String, holder: String, current: ObjectID, fence: ObjectID, leaseTakenOver: Bool = false)
     case existsWithOtherContent(lock: String, pool: String)
     case existsClaimed(lock: String, pool: String)
     case existsUnclaimed(lock: String, pool: String)
@@ -47,9 +48,11 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
             "lock '\(lock)' in pool '\(pool)' is not claimed" + (releasedBy.map { " (released by \($0))" } ?? "")
         case .removeUnclaimed(let lock, let pool):
             "lock '\(lock)' in pool '\(pool)' is not claimed: only claimed locks can be removed; claim it first"
-        case .fenceBroken(let lock, let pool, let holder, let current, let fence):
+        case .fenceBroken(let lock, let pool, let holder, let current, let fence, let leaseTakenOver):
             "lock '\(lock)' in pool '\(pool)' was claimed again by \(holder) in \(current.short) after this job's claim "
-                + "\(fence.short); not releasing it"
+                + "\(fence.short)"
+                + (leaseTakenOver ? ", which took it over when this claim's lease had passed" : "")
+                + "; not releasing it"
         case .existsWithOtherContent(let lock, let pool):
             "lock '\(lock)' already exists in pool '\(pool)' as unclaimed with different content; use update to change it"
         case .existsClaimed(let lock, let pool): "lock '\(lock)' already exists in pool '\(pool)' as claimed"

@@ -111,6 +111,20 @@ extension LockPoolClient {
                     try waitReport(
                         locks: locks, waitingForClaim: waitingForClaim, queueReason: queueReason, tip: tip,
                         snapshot: snapshot, context: context, state: &state))
+            case .takeover(
+                let releaseUpdates, let releaseMessage, .change(let locks, let updates, var message, let after)):
+                // The reap of the passed lease, then the claim on top; pushed as one: both land or neither does.
+                message.waited = context.waited
+                let release = try makeCommit(
+                    repository, tip: tip, updates: releaseUpdates, message: releaseMessage, time: now)
+                let commit = try makeCommit(repository, tip: release, updates: updates, message: message, time: now)
+                let push = PushInFlight(commit: commit, parent: tip, locks: locks)
+                guard let interrupted = try send(push, context: context, state: &state) else { return .lost }
+                return .won(
+                    commit: commit, locks: locks, counts: PoolCounts(snapshot, changing: locks, to: after, at: commit),
+                    interrupted: interrupted)
+            case .takeover:
+                preconditionFailure("a takeover's claim is a change")
             case .change(let locks, let updates, var message, let stateAfter):
                 // Stats read the wait from the claim commit: nothing else records it.
                 if [.acquire, .claim].contains(message.operation) { message.waited = context.waited }

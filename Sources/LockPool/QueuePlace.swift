@@ -39,14 +39,28 @@ struct QueuePlace {
     /// Judges `decision`, made on a tip whose queue holds `tickets`: a take by a waiter with tickets ahead becomes a
     /// wait; a wait asks for this waiter's ticket unless it is queued and not due for a refresh.
     mutating func judge(
-        _ decision: Decision, operation: PoolOperation, tickets: [QueueTicket], snapshot: PoolSnapshot, now: Date
+        _ decision: Decision, operation: PoolOperation, tickets: [QueueTicket], snapshot: PoolSnapshot, now: Date,
+        alsoFree: [String] = []
     ) -> Verdict {
         let mine = ticket?.name
         let stale = tickets.filter { $0.expires <= now && $0.name != mine }
         waitingCount = tickets.filter { $0.expires > now && $0.name != mine }.count
+        // A takeover goes ahead as its claim would: the queue judges the claim, and removes tickets in its commit.
+        if case .takeover(let release, let releaseMessage, let claim) = decision {
+            guard case .change(let locks, _, _, _) = claim else { return Verdict(decision: decision) }
+            // The lock taken over counts as free: it is, once the reap lands.
+            var verdict = judge(
+                claim, operation: operation, tickets: tickets, snapshot: snapshot, now: now, alsoFree: locks)
+            if case .change = verdict.decision {
+                verdict.decision = .takeover(release: release, releaseMessage: releaseMessage, claim: verdict.decision)
+            }
+            return verdict
+        }
         var verdict = Verdict(decision: decision)
         if case .change(let locks, let updates, let message, let state) = decision {
-            if FairQueue.mayProceed(demand, mine: mine, tickets: tickets, free: snapshot.freeLocks, now: now) {
+            if FairQueue.mayProceed(
+                demand, mine: mine, tickets: tickets, free: snapshot.freeLocks + alsoFree, now: now)
+            {
                 let leaving = tickets.filter { $0.name == mine } + stale
                 verdict.decision = .change(
                     locks: locks, updates: updates + leaving.map { .remove(path: path(of: $0)) }, message: message,

@@ -84,7 +84,7 @@ private let tool = "lockpool 0.0.0-test (cli)"
         try await fixture.perform(.claim(lock: stolen, lease: nil), cache: "other")
         let before = try fixture.origin.commitID()
         let error = try await fixture.failure(.releaseSet(locks: taken.locks, fence: taken.version, remove: false))
-        guard case .fenceBroken(let lock, _, _, _, let fence) = error else {
+        guard case .fenceBroken(let lock, _, _, _, let fence, _) = error else {
             Issue.record("expected a broken fence, got \(error)")
             return
         }

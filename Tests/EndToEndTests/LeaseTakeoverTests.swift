@@ -1,0 +1,106 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A claim whose lease has passed is taken over by a waiting acquire or claim (docs/decisions/0011-lease-takeover.md):
+/// the reap and the new claim land together, the old holder's fenced release fails naming the takeover, claims
+/// without a lease are never taken over, and the history replays without a double claim.
+@Suite(.timeLimit(.minutes(3)))
+struct LeaseTakeoverTests {
+    @Test func aWaitingAcquireTakesOverAPassedLease() throws {
+        let cli = try CLIHarness("lease-takeover", locks: ["env-1": .unclaimed("domain: ci-1\n")])
+        let holder = cli.scratch.url("holder")
+        let claimed = try cli.run(["claim", "envs", "env-1", "--lease", "2s", "--output", holder.path])
+        try #require(claimed.status == 0, "\(claimed)")
+        let claim = try cli.repository.commitID()
+        let leaseEnds = try #require(try cli.repository.commit().trailer("Lease-Expires"))
+        let expiry = try #require(ISO8601DateFormatter().date(from: leaseEnds))
+
+        let waiter = try cli.start(["acquire", "envs", "--retry-delay", "1s", "--timeout", "30s", "--json"])
+        let result = try waiter.waitUntilExit(timeout: .seconds(40))
+        let tookOverAt = Date()
+        #expect(result.status == 0, "\(result)")
+        // Within retry_delay (1 s ± 10 %) of the expiry, plus a second for a whole-second expiry and the work.
+        #expect(tookOverAt.timeIntervalSince(expiry) < 3.5, "took over \(tookOverAt.timeIntervalSince(expiry)) s late")
+        #expect(
+            result.stderr.contains(
+                "lock 'env-1' in pool 'envs': the lease of CI Pool Resource <ci-pool@localhost> passed at \(leaseEnds); taking it over"
+            ),
+            "\(result)")
+
+        // Two commits on top of the claim: the reap of the passed lease, then the new claim.
+        let history = try cli.repository.history()
+        let (newClaim, reap) = (history[0], history[1])
+        #expect(history[2].id == claim)
+        #expect(reap.subject == "unclaiming: env-1")
+        #expect(reap.trailer("Reap-Reason") == "lease-expired")
+        #expect(reap.trailer("Reap-Lease-Expired") == leaseEnds)
+        #expect(reap.trailer("Reap-Claim-Commit") == claim)
+        #expect(reap.trailer("Lock-Claim") == claim)
+        #expect(newClaim.subject == "claiming: env-1")
+        #expect(newClaim.trailer("Lock-Operation") == "acquire")
+        #expect(try cli.repository.locks(in: "envs") == PoolLocks(claimed: ["env-1"], unclaimed: []))
+
+        // The old holder's fenced release fails and names the takeover; nothing changes.
+        let stale = try cli.run(["release", "envs", "--from", holder.path])
+        #expect(stale.status == 1, "\(stale)")
+        #expect(
+            stale.lastStderrLine
+                == "Error: lock 'env-1' in pool 'envs' was claimed again by CI Pool Resource <ci-pool@localhost> in "
+                + "\(newClaim.shortID) after this job's claim \(claim.prefix(7)), which took it over when this claim's "
+                + "lease had passed; not releasing it", "\(stale)")
+        #expect(try cli.repository.commitID() == newClaim.id)
+
+        // The replay finds no double claim; history shows the reap and the claim.
+        let verify = try cli.run(["verify"])
+        #expect(verify.status == 0, "\(verify)")
+        let events = try cli.run(["history", "envs", "--json"])
+        #expect(events.stdoutText.contains("\"reap_reason\" : \"lease-expired\""), "\(events)")
+    }
+
+    /// Claims without a lease (lockpool's, upstream's, Pix4D's) are never taken over, nor is a valid lease.
+    @Test func claimsWithoutAPassedLeaseAreNeverTakenOver() throws {
+        let cli = try CLIHarness("lease-none", locks: ["env-1": .unclaimed(), "env-2": .unclaimed()])
+        try #require(try cli.run(["claim", "envs", "env-1"]).status == 0)
+        try #require(try cli.run(["claim", "envs", "env-2", "--lease", "1h"]).status == 0)
+        let before = try cli.repository.commitID()
+        let acquire = try cli.run(["acquire", "envs", "--retry-delay", "1s", "--timeout", "3s"])
+        #expect(acquire.status == 75, "\(acquire)")
+        let claim = try cli.run(["claim", "envs", "env-1", "--retry-delay", "1s", "--timeout", "2s"])
+        #expect(claim.status == 75, "\(claim)")
+        #expect(try cli.repository.commitID() == before)
+    }
+
+    /// The resource's `out` takes over too, at once when the lease passed long ago (a claim in the upstream form
+    /// with lockpool's Lease-Expires trailer), and names the lock taken.
+    @Test func theResourceTakesOverAtOnce() throws {
+        let harness = try makeHarness("lease-resource", locks: ["env-1": .unclaimed()])
+        let claim = try harness.repository.moveLock(
+            "env-1", in: "envs", toClaimed: true,
+            message: "claiming: env-1\n\nLease-Expires: 2020-01-01T00:00:00Z")
+        let result = try harness.out(["claim": "env-1"])
+        let response = try expectSuccess(result, lock: "env-1", pool: "envs")
+        let history = try harness.repository.history()
+        #expect(history[0].id == response.version.ref)
+        #expect(history[1].trailer("Reap-Claim-Commit") == claim)
+        #expect(history[1].trailer("Reap-Lease-Expired") == "2020-01-01T00:00:00Z")
+    }
+
+    /// Over git daemon the reap and the claim travel in one push too, and the old claim's fence breaks.
+    @Test func aTakeoverOverGitDaemonIsOnePush() throws {
+        let scratch = try Scratch(label: "lease-daemon")
+        let repository = try LockRepository.create(in: scratch, pools: ["envs": ["env-1": .unclaimed()]])
+        let claim = try repository.moveLock(
+            "env-1", in: "envs", toClaimed: true, message: "claiming: env-1\n\nLease-Expires: 2020-01-01T00:00:00Z")
+        let daemon = try GitDaemon(scratch: scratch)
+        let harness = try ResourceHarness(
+            scratch: scratch, repository: repository, pool: "envs", uri: daemon.url(for: repository))
+        let response = try expectSuccess(try harness.out(["acquire": true]), lock: "env-1", pool: "envs")
+        let history = try repository.history()
+        #expect(history[0].id == response.version.ref && history[1].trailer("Reap-Claim-Commit") == claim)
+        #expect(history[2].id == claim)
+        _ = try harness.stepDirectory("old", lock: "env-1", claimRef: claim)
+        let stale = try harness.out(["release": "old"])
+        #expect(stale.status == 1 && stale.stderr.contains("which took it over when this claim's lease had passed"))
+    }
+}
