@@ -80,12 +80,15 @@ public enum InCommand {
             // checkout at <pool>/claimed/<lock>.
             try write(Array(locks.map { $0 + "\n" }.joined().utf8), to: destination, named: "name")
             try write(try repository.blob(entries[0].id), to: destination, named: "metadata")
+            // At a renewal the claim is the one it renewed (docs/decisions/0011-lease-takeover.md).
+            let renewed = LockStatus.renewal(in: try repository.commit(version).message, pool: pool)
+            let claim = renewed.flatMap { ObjectID(hex: $0.claim) } ?? version
             let claimedHere = try locks.allSatisfy { lock in
                 guard snapshot.state(of: lock) == .claimed else { return false }
-                return try history.claimCommit(of: lock, at: version)?.id == version
+                return try history.claimCommit(of: lock, at: version)?.id == claim
             }
             if claimedHere {
-                try write(Array((version.hex + "\n").utf8), to: destination, named: "claim_ref")
+                try write(Array((claim.hex + "\n").utf8), to: destination, named: "claim_ref")
             }
             return ResourceOutput.step(version: version, locks: locks, pool: pool)
         }

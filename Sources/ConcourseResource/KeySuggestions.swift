@@ -22,7 +22,7 @@ enum KeyedObject: CaseIterable, Sendable {
         case .putParams:
             [
                 "acquire", "claim", "release", "add", "add_claimed", "remove", "update", "check", "check_unclaimed",
-                "timeout", "lease", "count",
+                "renew", "timeout", "lease", "count",
             ]
         case .getParams: ["depth"]
         }

@@ -86,6 +86,14 @@ public enum OutCommand {
         case .check(let directory): return .check(lock: try StepDirectory(sourceDirectory, directory).name())
         case .checkUnclaimed(let directory):
             return .checkUnclaimed(lock: try StepDirectory(sourceDirectory, directory).name())
+        case .renew(let directory):
+            let step = StepDirectory(sourceDirectory, directory)
+            let lock = try step.name()
+            guard let claim = try step.claimRef(), let lease else {
+                throw ResourceError.claimRefFile(
+                    "renew needs \(directory)/claim_ref, which the get step after the claim writes")
+            }
+            return .renew(lock: lock, claim: claim, lease: lease)
         }
     }
 }

@@ -11,6 +11,7 @@ extension OperationKind {
         case .release: "released!"
         case .remove: "removed!"
         case .add, .addClaimed: "added!"
+        case .renew: "renewed!"
         case .check, .checkUnclaimed: nil
         }
     }
@@ -47,6 +48,7 @@ public final class ProgressPrinter: Sendable {
             case .add, .addClaimed:
                 line("adding \(claimed ? "claimed" : "unclaimed") lock: \(lock) to pool: \(pool)")
             case .check, .checkUnclaimed: line("checking lock: \(lock) in pool: \(pool)")
+            case .renew: line("renewing the lease of lock: \(lock) in pool: \(pool)")
             }
         case .waitingStarted(let kind):
             switch kind {

@@ -222,6 +222,8 @@ public enum StepOperation: Sendable, Equatable {
     case check(directory: String)
     /// `check_unclaimed: DIR`: wait until the lock is claimed.
     case checkUnclaimed(directory: String)
+    /// `renew: DIR` with `lease`: extend the lease of the claim DIR/claim_ref names.
+    case renew(directory: String)
 
     /// The params key of the operation: `acquire`, `claim`, `add_claimed`, `check_unclaimed`, ….
     public var key: String {
@@ -235,6 +237,7 @@ public enum StepOperation: Sendable, Equatable {
         case .update: "update"
         case .check: "check"
         case .checkUnclaimed: "check_unclaimed"
+        case .renew: "renew"
         }
     }
 
@@ -243,7 +246,7 @@ public enum StepOperation: Sendable, Equatable {
         switch self {
         case .acquire, .claim: nil
         case .release(let d), .add(let d), .addClaimed(let d), .remove(let d), .update(let d), .check(let d),
-            .checkUnclaimed(let d):
+            .checkUnclaimed(let d), .renew(let d):
             d
         }
     }

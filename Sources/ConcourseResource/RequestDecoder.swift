@@ -394,7 +394,7 @@ struct DecodingContext {
     /// The operations in the order of docs/resource.md#put-params, used for checking them and for listing them in
     /// messages (the example in docs/resource.md#validation lists `claim, release`).
     private static let operationKeys = [
-        "acquire", "claim", "release", "add", "add_claimed", "remove", "update", "check", "check_unclaimed",
+        "acquire", "claim", "release", "add", "add_claimed", "remove", "update", "check", "check_unclaimed", "renew",
     ]
 
     /// Decodes the `params` of `out`; the result is meaningful only when no error was reported.
@@ -447,8 +447,12 @@ struct DecodingContext {
             upstreamErrors.append(Self.missingOperation)
         } else if given.count > 1 {
             fail("more than one operation: \(given.joined(separator: ", ")); use one put step per operation")
-        } else if Self.isGiven(view.value(for: "lease")), !["acquire", "claim", "add_claimed"].contains(given[0]) {
-            fail("params.lease applies only to acquire, claim and add_claimed")
+        } else if Self.isGiven(view.value(for: "lease")),
+            !["acquire", "claim", "add_claimed", "renew"].contains(given[0])
+        {
+            fail("params.lease applies only to acquire, claim, add_claimed and renew")
+        } else if given[0] == "renew", !Self.isGiven(view.value(for: "lease")) {
+            fail("params.renew needs params.lease: the new lease, counted from now")
         }
         if given.count == 1, Self.isGiven(view.value(for: "count")), given[0] != "acquire" {
             fail("params.count applies only to acquire")
@@ -492,6 +496,7 @@ struct DecodingContext {
         case "add_claimed": .addClaimed(directory: directory)
         case "update": .update(directory: directory)
         case "check": .check(directory: directory)
+        case "renew": .renew(directory: directory)
         default: .checkUnclaimed(directory: directory)
         }
     }

@@ -18,6 +18,8 @@ public enum LockOperation: String, Sendable, CaseIterable {
     case update
     /// Join (or refresh a place in) a pool's fair queue: write `<pool>/waiting/<ticket>`.
     case queue
+    /// Extend the lease of a claim (a commit without tree change, docs/decisions/0011-lease-takeover.md).
+    case renew
     /// Leave the fair queue without taking a lock (timeout, failure): delete the ticket.
     case dequeue
 
@@ -27,7 +29,7 @@ public enum LockOperation: String, Sendable, CaseIterable {
     /// The lock's state after a commit of this operation: `claimed`, `unclaimed` or `removed`.
     public var stateAfter: String {
         switch self {
-        case .acquire, .claim, .addClaimed: "claimed"
+        case .acquire, .claim, .addClaimed, .renew: "claimed"
         case .release, .add, .update: "unclaimed"
         case .remove: "removed"
         case .queue: "waiting"
@@ -47,6 +49,7 @@ public enum LockOperation: String, Sendable, CaseIterable {
         case .addClaimed: "adding claimed"
         case .remove: "removing"
         case .update: "updating"
+        case .renew: "renewing"
         case .queue: "queueing"
         case .dequeue: "leaving the queue"
         }

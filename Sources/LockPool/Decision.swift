@@ -41,7 +41,34 @@ struct Decider {
         case .update(let lock, let content): return try update(lock, content: content)
         case .check(let lock): return try check(lock, waitingForClaim: false)
         case .checkUnclaimed(let lock): return try check(lock, waitingForClaim: true)
+        case .renew(let lock, let claim, let lease): return try renew(lock, claim: claim, lease: lease)
         }
+    }
+
+    /// A commit without tree change that records a new `Lease-Expires` for the claim `claim`, fenced on it; refused
+    /// once the lease has passed (docs/decisions/0011-lease-takeover.md#safety-argument).
+    private func renew(_ lock: String, claim fence: ObjectID, lease: Duration) throws -> Decision {
+        guard try namedState(lock) == .claimed else {
+            let released = try history.releaseCommit(of: lock, at: snapshot.commit)
+            throw LockPoolError.notClaimed(
+                lock: lock, pool: pool,
+                releasedBy: released.map { "\(PoolHistory.holder(of: $0).description) in \($0.id.short)" })
+        }
+        let status = try LockStatus.read(repository: repository, snapshot: snapshot, locks: [lock])[0]
+        guard let claim = status.commit, claim == fence else {
+            let current = try history.claimCommit(of: lock, at: snapshot.commit)
+            throw LockPoolError.fenceBroken(
+                lock: lock, pool: pool,
+                holder: current.map { PoolHistory.holder(of: $0).description } ?? "an unknown holder",
+                current: current?.id ?? snapshot.commit, fence: fence,
+                leaseTakenOver: try current.map { try isTakeover($0, of: fence) } ?? false)
+        }
+        if let expiry = status.leaseExpires, expiry <= now {
+            throw LockPoolError.leasePassed(lock: lock, pool: pool, at: expiry)
+        }
+        var message = message(.renew, verb: "renewing", lock: lock, state: "claimed", claim: claim, lease: lease)
+        message.lockSet = [lock]
+        return .change(locks: [lock], updates: [], message: message, stateAfter: .claimed)
     }
 
     /// Claims `count` free locks in one commit, or waits until that many are free: all or nothing, so a set is never

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Git
 
 /// A lock pool operation failed; the description is the message a user sees after `error: `.
@@ -32,6 +33,7 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
     case interruptedAfterChange(operation: String)
     case versionNotOnBranch(ref: String, branch: String)
     case noHistory(pool: String, ref: String)
+    case leasePassed(lock: String, pool: String, at: Date)
     case noLongerAcquired(lock: String, pool: String, claim: ObjectID, ended: ObjectID, subject: String)
     case gitFailed(operation: String, underlying: GitError)
     /// A directory lockpool keeps state in (the cache root) is not its own, nor is the per-user alternative.
@@ -86,6 +88,9 @@ public enum LockPoolError: Error, Sendable, CustomStringConvertible {
         case .interruptedAfterChange(let operation): "interrupted after the \(operation) was pushed"
         case .versionNotOnBranch(let ref, let branch): "version \(ref) is not on branch '\(branch)'"
         case .noHistory(let pool, let ref): "pool '\(pool)' has no history at version \(ref)"
+        case .leasePassed(let lock, let pool, let at):
+            "the lease of lock '\(lock)' in pool '\(pool)' passed at \(CommitMessage.timestamp(at)); it can no longer be "
+                + "renewed (claim the lock again)"
         case .noLongerAcquired(let lock, let pool, let claim, let ended, let subject):
             "lock instance is no longer acquired: lock '\(lock)' in pool '\(pool)' was claimed in \(claim.short), and "
                 + "\(ended.short) (\(NameRule.jsonQuoted(subject))) changed it since; put again to claim it, or get "

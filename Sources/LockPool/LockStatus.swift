@@ -59,8 +59,15 @@ public struct LockStatus: Sendable, Equatable {
         if !pending.isEmpty {
             let reader = PoolDirectories(repository: repository, pool: snapshot.pool)
             var mine: PoolDirectories.Listing?
+            // The newest renewal of each lock seen on the way down, applied when its claim is reached.
+            var renewals: [String: (claim: String, expires: Date)] = [:]
             try repository.walkFirstParents(from: snapshot.commit) { id in
                 let commit = try repository.commit(id)
+                if let renewal = Self.renewal(in: commit.message, pool: snapshot.pool), pending.contains(renewal.lock),
+                    renewals[renewal.lock] == nil
+                {
+                    renewals[renewal.lock] = (renewal.claim, renewal.expires)
+                }
                 let current = try mine ?? reader.listing(ofTree: commit.tree)
                 let parentTree = try commit.parents.first.map { try repository.treeID(ofCommit: $0) }
                 let parentPool = try parentTree.flatMap { try repository.entry(at: snapshot.pool, inTree: $0) }
@@ -86,7 +93,8 @@ public struct LockStatus: Sendable, Equatable {
                     status.since = commit.committer.time
                     if status.state == .claimed || status.state == .both {
                         status.holder = PoolHistory.holder(of: commit)
-                        status.leaseExpires = Holder.leaseExpiry(in: commit.message)
+                        let renewed = renewals[lock].flatMap { $0.claim == id.hex ? $0.expires : nil }
+                        status.leaseExpires = renewed ?? Holder.leaseExpiry(in: commit.message)
                     }
                     statuses[lock] = status
                 }
@@ -94,6 +102,18 @@ public struct LockStatus: Sendable, Equatable {
             }
         }
         return names.map { statuses[$0]! }
+    }
+}
+
+extension LockStatus {
+    /// The lock, claim and new expiry a `renew` commit of `pool` records (docs/decisions/0011-lease-takeover.md); nil
+    /// for any other commit.
+    public static func renewal(in message: String, pool: String) -> (lock: String, claim: String, expires: Date)? {
+        guard message.contains("\nLock-Operation: renew"), Trailers.value("Lock-Pool", in: message) == pool,
+            let lock = Trailers.value("Lock-Name", in: message), let claim = Trailers.value("Lock-Claim", in: message),
+            let expires = Holder.leaseExpiry(in: message)
+        else { return nil }
+        return (lock, claim, expires)
     }
 }
 

@@ -1,7 +1,7 @@
 /// The kind of operation a user asked for, as events and metrics name it.
 public enum OperationKind: String, Sendable, CaseIterable {
     case acquire, claim, release, add, addClaimed = "add_claimed", remove, update
-    case check, checkUnclaimed = "check_unclaimed"
+    case check, checkUnclaimed = "check_unclaimed", renew
 }
 
 /// Something a user should see while an operation runs. The core only reports events; the adapters render them

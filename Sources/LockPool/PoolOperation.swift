@@ -24,6 +24,9 @@ public enum PoolOperation: Sendable, Equatable {
     case update(lock: String, content: [UInt8])
     /// Releases `lock` for a reaper: only while `claim` is its current claim commit; `evidence` becomes trailers.
     case reap(lock: String, claim: ObjectID, evidence: [TrailerField])
+    /// Extends the lease of `lock`'s claim `claim` to `lease` from now: only while `claim` is its current claim and
+    /// its lease (if any) has not passed.
+    case renew(lock: String, claim: ObjectID, lease: Duration)
     /// Waits until `lock` is not claimed (the put param `check`).
     case check(lock: String)
     /// Waits until `lock` is claimed (the put param `check_unclaimed`).
@@ -41,6 +44,7 @@ public enum PoolOperation: Sendable, Equatable {
         case .update: .update
         case .check: .check
         case .checkUnclaimed: .checkUnclaimed
+        case .renew: .renew
         }
     }
 
@@ -50,7 +54,8 @@ public enum PoolOperation: Sendable, Equatable {
         case .acquire, .acquireSet: nil
         case .releaseSet(let locks, _, _): locks.first
         case .claim(let lock, _), .release(let lock, _), .remove(let lock, _), .add(let lock, _, _, _),
-            .update(let lock, _), .check(let lock), .checkUnclaimed(let lock), .reap(let lock, _, _):
+            .update(let lock, _), .check(let lock), .checkUnclaimed(let lock), .reap(let lock, _, _),
+            .renew(let lock, _, _):
             lock
         }
     }
@@ -58,6 +63,7 @@ public enum PoolOperation: Sendable, Equatable {
     var lease: Duration? {
         switch self {
         case .acquire(let lease), .acquireSet(_, let lease), .claim(_, let lease), .add(_, _, _, let lease): lease
+        case .renew(_, _, let lease): lease
         default: nil
         }
     }

@@ -25,7 +25,7 @@ public struct LockPoolCommand: AsyncParsableCommand {
         version: "lockpool \(LockPoolVersion.current) (libgit2 \(Libgit2Version.current))",
         subcommands: [
             InitCommand.self, StatusCommand.self, ShowCommand.self, AcquireCommand.self, ClaimCommand.self,
-            ReleaseCommand.self,
+            ReleaseCommand.self, RenewCommand.self,
             AddCommand.self, RemoveCommand.self, UpdateCommand.self, WaitCommand.self, HistoryCommand.self,
             StatsCommand.self, ReapCommand.self, VerifyCommand.self, RunStepCommand.self,
         ])

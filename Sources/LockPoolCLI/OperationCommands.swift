@@ -363,3 +363,50 @@ enum JSONOutput {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
+
+struct RenewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "renew", abstract: "Extend the lease of your claim of LOCK in POOL to --lease from now.",
+        discussion: """
+            Fenced like a release: only while the claim named by --claim COMMIT (or DIR/claim_ref with --from DIR) \
+            is the lock's current claim, and only before its lease has passed; a claim taken over, released or \
+            claimed again fails and nothing changes. The renewal is a commit without tree change that records the \
+            new Lease-Expires. \(ExitStatus.help)
+            """)
+
+    @OptionGroup var options: ConnectionOptions
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The lock (not with --from).") var lock: String?
+    @Option(help: ArgumentHelp("The claim commit whose lease to extend.", valueName: "commit"))
+    var claim: CommitArgument?
+    @Option(
+        help: ArgumentHelp(
+            "Renew the claim DIR/name and DIR/claim_ref describe (acquire --output DIR).", valueName: "dir"),
+        completion: .directory)
+    var from: String?
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func validate() throws {
+        try validateNames(pool: pool, lock: lock)
+        switch (lock, claim, from) {
+        case (.some, .some, nil), (nil, nil, .some): break
+        default: throw ValidationError("renew needs LOCK --claim COMMIT, or --from DIR")
+        }
+    }
+
+    func run() async throws {
+        try await OperationRunner(options: options, pool: pool, json: json).run { session in
+            guard let lease = try options.lease(session.environment) else {
+                throw CLIError.usage("renew needs --lease D (or LOCKPOOL_LEASE): the new lease, counted from now")
+            }
+            if let from {
+                let (locks, fence) = try ReleaseCommand.read(from)
+                guard locks.count == 1, let fence else {
+                    throw CLIError.usage("--from \(from): renew needs one lock and its claim_ref")
+                }
+                return .renew(lock: locks[0], claim: fence, lease: lease)
+            }
+            return .renew(lock: lock!, claim: claim!.id, lease: lease)
+        }
+    }
+}

@@ -93,6 +93,7 @@ public final class LiveStatusLine: ProgressView {
                 case .add, .addClaimed: claimed ? "adding claimed" : "adding"
                 case .update: "updating"
                 case .check, .checkUnclaimed: "checking"
+                case .renew: "renewing the lease of"
                 }
             line(terminal.styled("\(verb) \(what)", .dim))
         case .waitingStarted:

@@ -69,7 +69,8 @@ public struct OperationMetrics: Sendable, Equatable {
     }
 
     /// The `operation` label: the fork's `acquire_lock`, `claim_lock`, `release_lock`, `add_unclaimed_lock`,
-    /// `add_claimed_lock`, `remove_lock`, `update_lock`, and lockpool's `check_lock`, `check_unclaimed_lock`.
+    /// `add_claimed_lock`, `remove_lock`, `update_lock`, and lockpool's `check_lock`, `check_unclaimed_lock`,
+    /// `renew_lock`.
     public static func operationLabel(_ kind: OperationKind) -> String {
         switch kind {
         case .acquire: "acquire_lock"
@@ -81,6 +82,7 @@ public struct OperationMetrics: Sendable, Equatable {
         case .update: "update_lock"
         case .check: "check_lock"
         case .checkUnclaimed: "check_unclaimed_lock"
+        case .renew: "renew_lock"
         }
     }
 

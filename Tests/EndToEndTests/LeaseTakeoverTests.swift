@@ -103,4 +103,71 @@ struct LeaseTakeoverTests {
         let stale = try harness.out(["release": "old"])
         #expect(stale.status == 1 && stale.stderr.contains("which took it over when this claim's lease had passed"))
     }
+
+    /// A renewed lease is not taken over; a renewal after the lease passed, or after a takeover, fails.
+    @Test func renewalKeepsTheClaimAndIsFenced() throws {
+        let cli = try CLIHarness("lease-renew", locks: ["env-1": .unclaimed(), "env-2": .unclaimed()])
+        let holder = cli.scratch.url("holder")
+        try #require(try cli.run(["claim", "envs", "env-1", "--lease", "2s", "--output", holder.path]).status == 0)
+        let claim = try cli.repository.commitID()
+        let renewed = try cli.run(["renew", "envs", "--from", holder.path, "--lease", "1h", "--json"])
+        #expect(renewed.status == 0, "\(renewed)")
+        let renewal = try cli.repository.commit()
+        #expect(renewal.parents == [claim] && renewal.subject == "renewing: env-1")
+        #expect(renewal.trailer("Lock-Operation") == "renew" && renewal.trailer("Lock-Claim") == claim)
+        let expiry = try #require(renewal.trailer("Lease-Expires").flatMap { ISO8601DateFormatter().date(from: $0) })
+        #expect(abs(expiry.timeIntervalSinceNow - 3600) < 10)
+        #expect(try cli.repository.locks(in: "envs") == PoolLocks(claimed: ["env-1"], unclaimed: ["env-2"]))
+
+        // Past the first lease: the renewed one holds, so a waiting claim times out and changes nothing.
+        Thread.sleep(forTimeInterval: 2.5)
+        let waiter = try cli.run(["claim", "envs", "env-1", "--retry-delay", "1s", "--timeout", "3s"])
+        #expect(waiter.status == 75, "\(waiter)")
+        let status = try cli.run(["status", "envs", "--json"])
+        #expect(status.stdoutText.contains(renewal.trailer("Lease-Expires")!), "\(status)")
+        #expect(try cli.repository.commitID() == renewal.id)
+
+        // A claim whose lease passed cannot be renewed; once taken over, the renewal names the takeover.
+        let other = cli.scratch.url("other")
+        try #require(try cli.run(["claim", "envs", "env-2", "--lease", "1s", "--output", other.path]).status == 0)
+        Thread.sleep(forTimeInterval: 2)
+        let late = try cli.run(["renew", "envs", "--from", other.path, "--lease", "1h"])
+        #expect(
+            late.status == 1 && late.stderr.contains("the lease of lock 'env-2' in pool 'envs' passed at"), "\(late)")
+        try #require(try cli.run(["claim", "envs", "env-2"]).status == 0)
+        let afterTakeover = try cli.run(["renew", "envs", "--from", other.path, "--lease", "1h"])
+        #expect(
+            afterTakeover.status == 1
+                && afterTakeover.stderr.contains("which took it over when this claim's lease had passed"),
+            "\(afterTakeover)")
+
+        // The CLI's usage: LOCK with --claim, or --from; and a lease.
+        let usage = try cli.run(["renew", "envs", "env-1", "--lease", "1h"])
+        #expect(
+            usage.status == 64 && usage.stderr.contains("renew needs LOCK --claim COMMIT, or --from DIR"), "\(usage)")
+        let noLease = try cli.run(["renew", "envs", "env-1", "--claim", claim])
+        #expect(noLease.status == 64 && noLease.stderr.contains("renew needs --lease D"), "\(noLease)")
+    }
+
+    /// The put param `renew: DIR` with `lease`, fenced by DIR/claim_ref as `in` wrote it.
+    @Test func theResourceRenews() throws {
+        let harness = try makeHarness("lease-renew-resource", locks: ["env-1": .unclaimed()])
+        let acquired = try expectSuccess(
+            try harness.out(["acquire": true, "lease": "1m"]), lock: "env-1", pool: "envs")
+        _ = try harness.stepDirectory("env-lock", lock: "env-1", claimRef: acquired.version.ref)
+        let renewed = try harness.out(["renew": "env-lock", "lease": "2h"])
+        let response = try expectSuccess(renewed, lock: "env-1", pool: "envs")
+        let renewal = try harness.repository.commit()
+        #expect(response.version.ref == renewal.id && renewal.trailer("Lock-Claim") == acquired.version.ref)
+        #expect(renewed.stderr.contains("renewed!"), "\(renewed)")
+        // The get after the put writes the claim the renewal renewed, so a later release stays fenced.
+        let destination = harness.scratch.url("after-renew")
+        let got = try harness.get(version: renewal.id, into: destination)
+        #expect(got.status == 0, "\(got)")
+        #expect(
+            try String(contentsOf: destination.appendingPathComponent("claim_ref"), encoding: .utf8)
+                == acquired.version.ref + "\n")
+        let noLease = try harness.out(["renew": "env-lock"])
+        expectFailure(noLease, "params.renew needs params.lease: the new lease, counted from now", exact: false)
+    }
 }
