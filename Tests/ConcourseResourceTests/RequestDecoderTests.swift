@@ -511,18 +511,18 @@ func decoderRejectsInvalidJSON(_ c: DecoderProblemCase) {
     // Lease rules
     DecoderProblemCase(
         "lease with release", .out, put(#""release":"lock","lease":"1h""#),
-        errors: [ip("params.lease applies only to acquire, claim and add_claimed")]),
+        errors: [ip("params.lease applies only to acquire, claim, add_claimed and renew")]),
     DecoderProblemCase(
         "lease with add", .out, put(#""add":"lock","lease":60"#),
-        errors: [ip("params.lease applies only to acquire, claim and add_claimed")]),
+        errors: [ip("params.lease applies only to acquire, claim, add_claimed and renew")]),
     DecoderProblemCase(
         "lease with check", .out, put(#""check":"lock","lease":"1m""#),
-        errors: [ip("params.lease applies only to acquire, claim and add_claimed")]),
+        errors: [ip("params.lease applies only to acquire, claim, add_claimed and renew")]),
     DecoderProblemCase(
         "invalid lease with update", .out, put(#""update":"lock","lease":"x""#),
         errors: [
             ip(#"params.lease: "x" is not a duration; "# + durationHint),
-            ip("params.lease applies only to acquire, claim and add_claimed"),
+            ip("params.lease applies only to acquire, claim, add_claimed and renew"),
         ]),
     DecoderProblemCase("lease null with release", .out, put(#""release":"lock","lease":null"#)),
     DecoderProblemCase("lease empty with remove", .out, put(#""remove":"lock","lease":"""#)),

@@ -433,10 +433,10 @@ enum Corpus {
                 [ip(#"params.lease: "-1h" is negative; a lease must be positive"#)]),
             put(
                 "lease with release", ["release": "step", "lease": "1h"], files: ["step/name": .text("env-2")],
-                [ip("params.lease applies only to acquire, claim and add_claimed")]),
+                [ip("params.lease applies only to acquire, claim, add_claimed and renew")]),
             put(
                 "lease with check", ["check": "step", "lease": "1h"], files: ["step/name": .text("env-1")],
-                [ip("params.lease applies only to acquire, claim and add_claimed")]),
+                [ip("params.lease applies only to acquire, claim, add_claimed and renew")]),
             put(
                 "count is a boolean", ["acquire": true, "count": true],
                 [typeMessage("params.count", "a whole number", "a boolean")]),

@@ -7,7 +7,7 @@ import Testing
 /// without a lease are never taken over, and the history replays without a double claim.
 @Suite(.timeLimit(.minutes(3)))
 struct LeaseTakeoverTests {
-    @Test func aWaitingAcquireTakesOverAPassedLease() throws {
+    @Test func aWaitingAcquireTakesOverAPassedLease() async throws {
         let cli = try CLIHarness("lease-takeover", locks: ["env-1": .unclaimed("domain: ci-1\n")])
         let holder = cli.scratch.url("holder")
         let claimed = try cli.run(["claim", "envs", "env-1", "--lease", "2s", "--output", holder.path])
@@ -17,7 +17,7 @@ struct LeaseTakeoverTests {
         let expiry = try #require(ISO8601DateFormatter().date(from: leaseEnds))
 
         let waiter = try cli.start(["acquire", "envs", "--retry-delay", "1s", "--timeout", "30s", "--json"])
-        let result = try waiter.waitUntilExit(timeout: .seconds(40))
+        let result = try await waiter.wait(timeout: .seconds(40))
         let tookOverAt = Date()
         #expect(result.status == 0, "\(result)")
         // Within retry_delay (1 s ± 10 %) of the expiry, plus a second for a whole-second expiry and the work.
@@ -59,14 +59,16 @@ struct LeaseTakeoverTests {
     }
 
     /// Claims without a lease (lockpool's, upstream's, Pix4D's) are never taken over, nor is a valid lease.
-    @Test func claimsWithoutAPassedLeaseAreNeverTakenOver() throws {
+    @Test func claimsWithoutAPassedLeaseAreNeverTakenOver() async throws {
         let cli = try CLIHarness("lease-none", locks: ["env-1": .unclaimed(), "env-2": .unclaimed()])
         try #require(try cli.run(["claim", "envs", "env-1"]).status == 0)
         try #require(try cli.run(["claim", "envs", "env-2", "--lease", "1h"]).status == 0)
         let before = try cli.repository.commitID()
-        let acquire = try cli.run(["acquire", "envs", "--retry-delay", "1s", "--timeout", "3s"])
+        let acquiring = try cli.start(["acquire", "envs", "--retry-delay", "1s", "--timeout", "3s"])
+        let claiming = try cli.start(["claim", "envs", "env-1", "--retry-delay", "1s", "--timeout", "3s"])
+        let acquire = try await acquiring.wait(timeout: .seconds(60))
         #expect(acquire.status == 75, "\(acquire)")
-        let claim = try cli.run(["claim", "envs", "env-1", "--retry-delay", "1s", "--timeout", "2s"])
+        let claim = try await claiming.wait(timeout: .seconds(60))
         #expect(claim.status == 75, "\(claim)")
         #expect(try cli.repository.commitID() == before)
     }
@@ -105,7 +107,7 @@ struct LeaseTakeoverTests {
     }
 
     /// A renewed lease is not taken over; a renewal after the lease passed, or after a takeover, fails.
-    @Test func renewalKeepsTheClaimAndIsFenced() throws {
+    @Test func renewalKeepsTheClaimAndIsFenced() async throws {
         let cli = try CLIHarness("lease-renew", locks: ["env-1": .unclaimed(), "env-2": .unclaimed()])
         let holder = cli.scratch.url("holder")
         try #require(try cli.run(["claim", "envs", "env-1", "--lease", "2s", "--output", holder.path]).status == 0)
@@ -120,8 +122,8 @@ struct LeaseTakeoverTests {
         #expect(try cli.repository.locks(in: "envs") == PoolLocks(claimed: ["env-1"], unclaimed: ["env-2"]))
 
         // Past the first lease: the renewed one holds, so a waiting claim times out and changes nothing.
-        Thread.sleep(forTimeInterval: 2.5)
-        let waiter = try cli.run(["claim", "envs", "env-1", "--retry-delay", "1s", "--timeout", "3s"])
+        try await Task.sleep(for: .milliseconds(2500))
+        let waiter = try await cli.start(["claim", "envs", "env-1", "--retry-delay", "1s", "--timeout", "3s"]).wait()
         #expect(waiter.status == 75, "\(waiter)")
         let status = try cli.run(["status", "envs", "--json"])
         #expect(status.stdoutText.contains(renewal.trailer("Lease-Expires")!), "\(status)")
@@ -130,7 +132,7 @@ struct LeaseTakeoverTests {
         // A claim whose lease passed cannot be renewed; once taken over, the renewal names the takeover.
         let other = cli.scratch.url("other")
         try #require(try cli.run(["claim", "envs", "env-2", "--lease", "1s", "--output", other.path]).status == 0)
-        Thread.sleep(forTimeInterval: 2)
+        try await Task.sleep(for: .seconds(2))
         let late = try cli.run(["renew", "envs", "--from", other.path, "--lease", "1h"])
         #expect(
             late.status == 1 && late.stderr.contains("the lease of lock 'env-2' in pool 'envs' passed at"), "\(late)")

@@ -208,7 +208,8 @@ func ownTrailerParserReadsBackEveryTrailer(_ c: RenderCase) {
         table == [
             "acquire claiming claimed", "claim claiming claimed", "release unclaiming unclaimed",
             "add adding unclaimed unclaimed", "add_claimed adding claimed claimed", "remove removing removed",
-            "update updating unclaimed", "queue queueing waiting", "dequeue leaving the queue gone",
+            "update updating unclaimed", "queue queueing waiting", "renew renewing claimed",
+            "dequeue leaving the queue gone",
         ])
 }
 

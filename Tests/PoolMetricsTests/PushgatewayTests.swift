@@ -99,7 +99,7 @@ struct AddressCase: Sendable, CustomTestStringConvertible {
         let expected: [OperationKind: String] = [
             .acquire: "acquire_lock", .claim: "claim_lock", .release: "release_lock", .add: "add_unclaimed_lock",
             .addClaimed: "add_claimed_lock", .remove: "remove_lock", .update: "update_lock", .check: "check_lock",
-            .checkUnclaimed: "check_unclaimed_lock",
+            .checkUnclaimed: "check_unclaimed_lock", .renew: "renew_lock",
         ]
         #expect(OperationMetrics.operationLabel(kind) == expected[kind])
     }
