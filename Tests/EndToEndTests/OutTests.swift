@@ -499,7 +499,9 @@ let pix4dEnvironment = [
         try harness.stepDirectory("step", lock: "env-1")
         let result = try harness.out(["release": "step", "lease": "1h"])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("invalid payload (params.lease applies only to acquire, claim, add_claimed and renew)"))
+        #expect(
+            result.stderr.contains(
+                "invalid payload (params.lease applies only to acquire, claim, add_claimed and renew)"))
     }
 
     @Test func invalidPoolNameIsRejectedBeforeAnyGitWork() throws {
