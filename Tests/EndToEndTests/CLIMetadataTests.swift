@@ -53,6 +53,17 @@ struct CLIMetadataTests {
         #expect(releaseReport["content"] == nil && releaseReport["contents"] == nil)
     }
 
+    /// `acquire --json` reports the content of the lock it took, base64 for binary content.
+    @Test func acquireJSONCarriesTheContent() throws {
+        let cli = try CLIHarness("cli-acquire-json", locks: [:])
+        _ = try cli.repository.writeFile("envs/unclaimed/blob-1", content: Self.binary)
+        let acquired = try cli.run(["acquire", "envs", "--json"])
+        let report = try #require(try acquired.json() as? [String: Any], "\(acquired)")
+        #expect(report["lock"] as? String == "blob-1" && report["operation"] as? String == "acquire")
+        #expect(report["content"] as? String == Self.binary.base64EncodedString())
+        #expect(report["content_encoding"] as? String == "base64")
+    }
+
     /// `acquire --output DIR` writes what `in` writes; `release --from DIR` releases fenced by its claim_ref, so a
     /// claim taken over meanwhile is not released.
     @Test func outputThenReleaseFromIsFenced() throws {
