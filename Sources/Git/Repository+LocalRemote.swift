@@ -112,20 +112,26 @@ extension Remote {
     /// - Returns: the tip, or nil when the repository has no such branch.
     /// - Throws: `GitError` (class `.repository`, `could not find repository at …` when there is none at `path`).
     func fetchLocally(branch: String, into localReference: String, path: String) throws -> ObjectID? {
-        let source: Repository
+        let source = try openLocalSource(path)
+        guard let tip = try source.referenceTarget("refs/heads/\(branch)") else {
+            recordLocalBranches(of: source)
+            return nil
+        }
+        try repository.addAlternate(objectsOf: source, needing: tip)
+        try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
+        return tip
+    }
+
+    /// The local repository at `path`, or the error libgit2's local transport gives for a missing one (its words, which
+    /// `isRepositoryNotFound` reads).
+    func openLocalSource(_ path: String) throws -> Repository {
         do {
-            source = try Repository.open(at: path)
+            return try Repository.open(at: path)
         } catch let error as GitError where error.code == .notFound {
-            // libgit2's local transport's words for a missing repository, which `isRepositoryNotFound` reads.
             throw GitError(
                 code: .notFound, errorClass: .repository, function: "git_repository_open_ext",
                 message: "could not find repository at '\(path)'")
         }
-        recordLocalBranches(of: source)
-        guard !branch.isEmpty, let tip = try source.referenceTarget("refs/heads/\(branch)") else { return nil }
-        try repository.addAlternate(objectsOf: source, needing: tip)
-        try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
-        return tip
     }
 
     /// Pushes to a local repository without libgit2's local transport, which checks fast-forward against the refs it

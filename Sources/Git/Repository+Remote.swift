@@ -351,10 +351,10 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     /// A mirror that shows no secret, for `dump`.
     public var customMirror: Mirror { Mirror(self, children: ["url": url, "options": options.description]) }
 
-    /// The remote's branches as its last fetch listed them (without `refs/heads/`, in byte order), for a message that
-    /// names the branches when the one wanted is missing.
+    /// The remote's branches (without `refs/heads/`, in byte order), recorded by a fetch that did not find its branch
+    /// or by `listBranches`, for a message that names the branches that exist.
     public private(set) var advertisedBranches: [String] = []
-    /// The branch the remote's HEAD names, as its last fetch listed it (git's `symref` capability), when it said.
+    /// The branch the remote's HEAD names (git's `symref` capability), recorded with `advertisedBranches`.
     public private(set) var advertisedHead: String?
 
     /// Lists the remote's branches and the one its HEAD names, on one connection (nothing is downloaded). Calls
@@ -362,7 +362,15 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     ///
     /// - Throws: `GitError` for connection, authentication or transfer failures.
     public func listBranches() throws -> (branches: [String], head: String?) {
-        _ = try fetch(branch: "", into: "refs/lockpool/unused", depth: 0)
+        if let path = localPath {
+            recordLocalBranches(of: try openLocalSource(path))
+        } else {
+            let state = RemoteCallbackState(options: options, sshSession: sshSession)
+            try withExtendedLifetime(state) {
+                defer { git_remote_disconnect(pointer) }
+                recordBranches(try connectAndList(state: state, callbacks: state.callbacks()))
+            }
+        }
         return (advertisedBranches, advertisedHead)
     }
 
@@ -417,32 +425,20 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     }
 
     private func fetchOverNetwork(branch: String, into localReference: String, depth: Int) throws -> ObjectID? {
-        let secrets = options.allSecrets
-        let remote = pointer
         let state = RemoteCallbackState(options: options, sshSession: sshSession)
         return try withExtendedLifetime(state) {
             let callbacks = state.callbacks()
-            defer { git_remote_disconnect(remote) }
-            let tip: ObjectID? = try withStringArray(options.customHeaders) { headers in
-                var connectOptions = git_remote_connect_options()
-                git_remote_connect_options_init(&connectOptions, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION))
-                connectOptions.callbacks = callbacks
-                connectOptions.follow_redirects = options.redirectOption
-                connectOptions.custom_headers = headers.pointee
-                let status = state.withProxyOptions(for: url) { proxy in
-                    connectOptions.proxy_opts = proxy
-                    return git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &connectOptions)
-                }
-                if status < 0 { throw state.storedError ?? lastError(status, "git_remote_connect", redacting: secrets) }
-                var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
-                var count = 0
-                try check(git_remote_ls(&heads, &count, remote), "git_remote_ls", redacting: secrets)
-                let advertised = (0..<count).compactMap { heads?[$0] }
+            defer { git_remote_disconnect(pointer) }
+            let advertised = try connectAndList(state: state, callbacks: callbacks)
+            let wanted = "refs/heads/\(branch)"
+            guard
+                let tip = advertised.first(where: { String(cString: $0.pointee.name) == wanted }).map({
+                    ObjectID($0.pointee.oid)
+                })
+            else {
                 recordBranches(advertised)
-                let wanted = "refs/heads/\(branch)"
-                return advertised.first { String(cString: $0.pointee.name) == wanted }.map { ObjectID($0.pointee.oid) }
+                return nil
             }
-            guard let tip else { return nil }
             if !repository.contains(tip) {
                 try repository.keepingShallowRoots {
                     try download(branch: branch, into: localReference, depth: depth, state: state, callbacks: callbacks)
@@ -450,6 +446,31 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
             }
             try repository.setReference(localReference, to: tip, message: "lockpool: fetch")
             return tip
+        }
+    }
+
+    /// Connects for fetching and returns the references the remote advertises (valid until `git_remote_disconnect`,
+    /// which the caller owes). Calls `git_remote_connect_ext` and `git_remote_ls`.
+    private func connectAndList(state: RemoteCallbackState, callbacks: git_remote_callbacks) throws
+        -> [UnsafePointer<git_remote_head>]
+    {
+        let secrets = options.allSecrets
+        let remote = pointer
+        return try withStringArray(options.customHeaders) { headers in
+            var connectOptions = git_remote_connect_options()
+            git_remote_connect_options_init(&connectOptions, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION))
+            connectOptions.callbacks = callbacks
+            connectOptions.follow_redirects = options.redirectOption
+            connectOptions.custom_headers = headers.pointee
+            let status = state.withProxyOptions(for: url) { proxy in
+                connectOptions.proxy_opts = proxy
+                return git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &connectOptions)
+            }
+            if status < 0 { throw state.storedError ?? lastError(status, "git_remote_connect", redacting: secrets) }
+            var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+            var count = 0
+            try check(git_remote_ls(&heads, &count, remote), "git_remote_ls", redacting: secrets)
+            return (0..<count).compactMap { heads?[$0] }
         }
     }
 

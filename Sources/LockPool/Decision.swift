@@ -9,9 +9,11 @@ enum Decision {
     case done(lock: String, version: ObjectID)
     /// Not possible now; poll again. `locks` are the ones whose holders the waiting line names.
     case wait(locks: [String], waitingForClaim: Bool)
-    /// A claim whose lease has passed is ended as `lockpool reap` ends it (`release`, `releaseMessage`), and `claim`
-    /// (a `.change`) claims the lock on top: two commits, pushed together (docs/decisions/0011-lease-takeover.md).
-    indirect case takeover(release: [TreeUpdate], releaseMessage: CommitMessage, claim: Decision)
+    /// A claim whose lease has passed is ended as `lockpool reap` ends it (`release`, `releaseMessage`), and `locks`
+    /// are claimed on top (`updates`, `message`): two commits, pushed together (docs/decisions/0011-lease-takeover.md).
+    case takeover(
+        release: [TreeUpdate], releaseMessage: CommitMessage, locks: [String], updates: [TreeUpdate],
+        message: CommitMessage)
 }
 
 /// Decides an operation on a fresh tip (docs/resource.md#effects-of-put-operations).
@@ -21,6 +23,8 @@ struct Decider {
     let snapshot: PoolSnapshot
     let now: Date
     var warn: (String) -> Void
+    /// Lets a waiter's polls on an unchanged tip skip reading the leases again (`passedLease`).
+    var leases: LeaseWatch? = nil
 
     var pool: String { configuration.pool }
     var history: PoolHistory { PoolHistory(repository: repository, pool: pool) }
@@ -106,11 +110,11 @@ struct Decider {
     ///
     /// - Throws: `HistoryTruncated` when a claim lies below a shallow cache's boundary (the cache fetches deeper).
     private func passedLease(_ locks: [String]) throws -> LockStatus? {
+        if let leases, leases.nothingPasses(tip: snapshot.commit, locks: locks, now: now) { return nil }
         let statuses = try LockStatus.read(repository: repository, snapshot: snapshot, locks: locks)
-        return statuses.filter {
-            $0.state == .claimed && $0.commit != nil && ($0.leaseExpires.map { $0 <= now } ?? false)
-        }
-        .min { ($0.leaseExpires!, Array($0.lock.utf8)).0 < $1.leaseExpires! }
+        let claims = statuses.filter { $0.state == .claimed && $0.commit != nil }
+        leases?.record(tip: snapshot.commit, locks: locks, expiries: claims.compactMap(\.leaseExpires))
+        return claims.filter { ($0.leaseExpires ?? .distantFuture) <= now }.min { $0.leaseExpires! < $1.leaseExpires! }
     }
 
     /// Whether `claim` took over the claim `fence` when its lease had passed: its first parent is the reap of `fence`
@@ -138,14 +142,13 @@ struct Decider {
                 + "\(CommitMessage.timestamp(status.leaseExpires!)); taking it over")
         var message = message(operation, verb: "claiming", lock: lock, state: "claimed", lease: lease)
         message.lockSet = [lock]
-        let claim = Decision.change(
-            locks: [lock],
+        return .takeover(
+            release: releaseUpdates, releaseMessage: releaseMessage, locks: [lock],
             updates: [
                 .remove(path: "\(pool)/unclaimed/\(lock)"),
                 .upsert(path: "\(pool)/claimed/\(lock)", id: entry.id, mode: entry.mode),
             ],
-            message: message, stateAfter: .claimed)
-        return .takeover(release: releaseUpdates, releaseMessage: releaseMessage, claim: claim)
+            message: message)
     }
 
     /// Creates `lock`. An identical existing lock is a no-op (idempotent puts); any other existing lock is an error,
@@ -284,5 +287,22 @@ struct Decider {
             verb: verb, operation: operation, pool: pool, lock: lock, stateAfter: state, claimCommit: claim?.hex,
             leaseExpires: expiry, build: configuration.build, tool: configuration.tool,
             nonce: CommitMessage.freshNonce(), extraTrailers: extra)
+    }
+}
+
+/// The leases a waiter last read, so that a poll on the same tip walks the history again only once one of them is
+/// due: an idle pool costs a waiter a fetch per poll, not a walk to every holder's claim.
+final class LeaseWatch {
+    private var tip: ObjectID?
+    private var locks: [String] = []
+    private var nextExpiry: Date?
+
+    /// Whether, on `tip` and for `locks` as last read, no lease can have passed by `now`.
+    func nothingPasses(tip: ObjectID, locks: [String], now: Date) -> Bool {
+        tip == self.tip && locks == self.locks && (nextExpiry.map { $0 > now } ?? true)
+    }
+
+    func record(tip: ObjectID, locks: [String], expiries: [Date]) {
+        (self.tip, self.locks, nextExpiry) = (tip, locks, expiries.min())
     }
 }

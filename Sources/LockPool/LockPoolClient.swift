@@ -322,20 +322,31 @@ extension LockPoolClient {
         clock: C, timeout: Duration? = nil, events: (PoolEvent) -> Void, logger: Logger,
         _ body: (LockRepositoryCache, ObjectID) throws -> T
     ) async throws -> T {
+        try await retryLoop(
+            activity: "read the lock repository", clock: clock, timeout: timeout, events: events, logger: logger
+        ) { cache, schedule in
+            try cache.withLock {
+                let tip = try cache.fetchTip(logger: logger)
+                // Transient failures count only in a row: this fetch worked, whatever `body` then throws.
+                schedule.fetched()
+                return try body(cache, tip)
+            }
+        }
+    }
+
+    /// Runs `body` on the cache until it returns: again after transient failures (paused as ``RetryPolicy`` says),
+    /// after a walk that needs deeper history, and once on a rebuilt cache after a damaged one; within `timeout`.
+    private func retryLoop<T, C: Clock<Duration>>(
+        activity: String, clock: C, timeout: Duration?, events: (PoolEvent) -> Void, logger: Logger,
+        _ body: (LockRepositoryCache, inout RetrySchedule<C>) throws -> T
+    ) async throws -> T {
         let cache = try openCache()
-        var schedule = RetrySchedule(
-            policy: retryPolicy(timeout: timeout), clock: clock, activity: "read the lock repository")
+        var schedule = RetrySchedule(policy: retryPolicy(timeout: timeout), clock: clock, activity: activity)
         while true {
             try schedule.checkDeadline()
-            var fetched = false
             do {
-                return try cache.withLock {
-                    let tip = try cache.fetchTip(logger: logger)
-                    fetched = true
-                    return try body(cache, tip)
-                }
+                return try body(cache, &schedule)
             } catch {
-                if fetched { schedule.fetched() }
                 try await recover(from: error, schedule: &schedule, cache: cache, events: events, logger: logger)
             }
         }
@@ -351,15 +362,9 @@ extension LockPoolClient {
         activity: String, clock: C, timeout: Duration?, events: (PoolEvent) -> Void, logger: Logger,
         _ body: () throws -> T
     ) async throws -> T {
-        let cache = try openCache()
-        var schedule = RetrySchedule(policy: retryPolicy(timeout: timeout), clock: clock, activity: activity)
-        while true {
-            try schedule.checkDeadline()
-            do {
-                return try body()
-            } catch {
-                try await recover(from: error, schedule: &schedule, cache: cache, events: events, logger: logger)
-            }
+        try await retryLoop(activity: activity, clock: clock, timeout: timeout, events: events, logger: logger) {
+            _, _ in
+            try body()
         }
     }
 

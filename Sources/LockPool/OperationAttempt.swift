@@ -39,6 +39,8 @@ struct AttemptState {
     var warned: Set<String> = []
     /// The tip whose holders were last reported.
     var holdersTip: ObjectID?
+    /// What the last attempt learnt about the leases of the locks it waits for.
+    let leases = LeaseWatch()
 }
 
 /// What an attempt needs besides its state.
@@ -111,8 +113,7 @@ extension LockPoolClient {
                     try waitReport(
                         locks: locks, waitingForClaim: waitingForClaim, queueReason: queueReason, tip: tip,
                         snapshot: snapshot, context: context, state: &state))
-            case .takeover(
-                let releaseUpdates, let releaseMessage, .change(let locks, let updates, var message, let after)):
+            case .takeover(let releaseUpdates, let releaseMessage, let locks, let updates, var message):
                 // The reap of the passed lease, then the claim on top; pushed as one: both land or neither does.
                 message.waited = context.waited
                 let release = try makeCommit(
@@ -121,10 +122,8 @@ extension LockPoolClient {
                 let push = PushInFlight(commit: commit, parent: tip, locks: locks)
                 guard let interrupted = try send(push, context: context, state: &state) else { return .lost }
                 return .won(
-                    commit: commit, locks: locks, counts: PoolCounts(snapshot, changing: locks, to: after, at: commit),
-                    interrupted: interrupted)
-            case .takeover:
-                preconditionFailure("a takeover's claim is a change")
+                    commit: commit, locks: locks,
+                    counts: PoolCounts(snapshot, changing: locks, to: .claimed, at: commit), interrupted: interrupted)
             case .change(let locks, let updates, var message, let stateAfter):
                 // Stats read the wait from the claim commit: nothing else records it.
                 if [.acquire, .claim].contains(message.operation) { message.waited = context.waited }
@@ -171,7 +170,7 @@ extension LockPoolClient {
         }
         let decider = Decider(
             configuration: configuration, repository: context.cache.repository, snapshot: snapshot, now: now,
-            warn: { warnings.append($0) })
+            warn: { warnings.append($0) }, leases: state.leases)
         return try decider.decide(context.operation)
     }
 

@@ -142,13 +142,9 @@ extension PoolHistory {
         return try repository.isSameOrDescendant(tip, of: commit)
     }
 
-    /// Whether a commit after `version` (reachable from `tip`, not from `version`) changes `<pool>/claimed/L`.
-    public func claimChanged(of lock: String, after version: ObjectID, tip: ObjectID) throws -> Bool {
-        try firstClaimChange(of: lock, after: version, tip: tip) != nil
-    }
-
     /// The first commit after `version` (on the first-parent line from `tip`) that changed `<pool>/claimed/<lock>`:
-    /// the end of the claim `version` holds, for the message that names it; nil when none did.
+    /// the end of the claim `version` holds, for the message that names it; nil when none did (`in`'s "no longer
+    /// acquired" rule, docs/resource.md#the-get-step).
     public func firstClaimChange(of lock: String, after version: ObjectID, tip: ObjectID) throws -> Commit? {
         var first: Commit?
         let path = "\(pool)/claimed/\(lock)"

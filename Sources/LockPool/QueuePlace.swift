@@ -46,13 +46,14 @@ struct QueuePlace {
         let stale = tickets.filter { $0.expires <= now && $0.name != mine }
         waitingCount = tickets.filter { $0.expires > now && $0.name != mine }.count
         // A takeover goes ahead as its claim would: the queue judges the claim, and removes tickets in its commit.
-        if case .takeover(let release, let releaseMessage, let claim) = decision {
-            guard case .change(let locks, _, _, _) = claim else { return Verdict(decision: decision) }
+        if case .takeover(let release, let releaseMessage, let locks, let updates, let message) = decision {
             // The lock taken over counts as free: it is, once the reap lands.
             var verdict = judge(
-                claim, operation: operation, tickets: tickets, snapshot: snapshot, now: now, alsoFree: locks)
-            if case .change = verdict.decision {
-                verdict.decision = .takeover(release: release, releaseMessage: releaseMessage, claim: verdict.decision)
+                .change(locks: locks, updates: updates, message: message, stateAfter: .claimed), operation: operation,
+                tickets: tickets, snapshot: snapshot, now: now, alsoFree: locks)
+            if case .change(_, let updates, _, _) = verdict.decision {
+                verdict.decision = .takeover(
+                    release: release, releaseMessage: releaseMessage, locks: locks, updates: updates, message: message)
             }
             return verdict
         }

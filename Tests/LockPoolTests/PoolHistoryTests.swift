@@ -162,7 +162,8 @@ private struct HistoryFixture {
     func claimChanged(_ c: ClaimChangedCase) throws {
         let fixture = try HistoryFixture()
         #expect(
-            try fixture.history().claimChanged(of: c.lock, after: fixture.c[c.after], tip: fixture.tip) == c.expected)
+            (try fixture.history().firstClaimChange(of: c.lock, after: fixture.c[c.after], tip: fixture.tip) != nil)
+                == c.expected)
     }
 
     @Test func isOnBranch() throws {
