@@ -110,7 +110,9 @@ struct Decider {
     ///
     /// - Throws: `HistoryTruncated` when a claim lies below a shallow cache's boundary (the cache fetches deeper).
     private func passedLease(_ locks: [String]) throws -> LockStatus? {
-        if let leases, leases.nothingPasses(tip: snapshot.commit, locks: locks, now: now) { return nil }
+        if let leases, leases.nothingPasses(tip: snapshot.commit, locks: locks, now: now, repository: repository) {
+            return nil
+        }
         let statuses = try LockStatus.read(repository: repository, snapshot: snapshot, locks: locks)
         let claims = statuses.filter { $0.state == .claimed && $0.commit != nil }
         leases?.record(tip: snapshot.commit, locks: locks, expiries: claims.compactMap(\.leaseExpires))
@@ -290,19 +292,40 @@ struct Decider {
     }
 }
 
-/// The leases a waiter last read, so that a poll on the same tip walks the history again only once one of them is
-/// due: an idle pool costs a waiter a fetch per poll, not a walk to every holder's claim.
+/// The leases a waiter last read, so that its polls walk the history to every holder's claim again only when a lease
+/// may have come into play: an idle pool costs a poll its fetch, and a busy pool without leases the messages of the
+/// commits since the last poll.
 final class LeaseWatch {
     private var tip: ObjectID?
     private var locks: [String] = []
     private var nextExpiry: Date?
+    private var sawLease = false
 
-    /// Whether, on `tip` and for `locks` as last read, no lease can have passed by `now`.
-    func nothingPasses(tip: ObjectID, locks: [String], now: Date) -> Bool {
-        tip == self.tip && locks == self.locks && (nextExpiry.map { $0 > now } ?? true)
+    /// Whether no lease of `locks` can have passed by `now` at `tip`, judged from the last read: the same tip and
+    /// locks, with no lease of them due yet; or, when that read found no lease at all, a tip a few commits on whose new
+    /// commits carry no `Lease-Expires` (so the claims made since, and the renewals, have none).
+    func nothingPasses(tip: ObjectID, locks: [String], now: Date, repository: Repository) -> Bool {
+        guard let last = self.tip else { return false }
+        if tip == last && locks == self.locks { return nextExpiry.map { $0 > now } ?? true }
+        guard !sawLease else { return false }
+        var reached = false
+        var seen = 0
+        do {
+            try repository.walkFirstParentIDs(from: tip) { id in
+                reached = id == last
+                seen += 1
+                guard !reached, seen <= 64 else { return false }
+                return !(try repository.commit(id).message.contains("\nLease-Expires: "))
+            }
+        } catch {
+            return false
+        }
+        guard reached else { return false }
+        (self.tip, self.locks) = (tip, locks)
+        return true
     }
 
     func record(tip: ObjectID, locks: [String], expiries: [Date]) {
-        (self.tip, self.locks, nextExpiry) = (tip, locks, expiries.min())
+        (self.tip, self.locks, nextExpiry, sawLease) = (tip, locks, expiries.min(), !expiries.isEmpty)
     }
 }
