@@ -28,6 +28,25 @@ RUN make manual
 # The same script stages the layout for the end-to-end tests (make stage DESTDIR=…): what is tested is what ships.
 RUN make stage DESTDIR=/staging
 
+# The dashboard (`docker build --target dashboard -t lockpool-dashboard .`): lockpool-serve, a program of its own so
+# that the resource image below carries no HTTP server (docs/decisions/0012-dashboard.md). BuildKit builds this stage
+# only when it is the target.
+FROM build AS dashboard-build
+RUN make release-serve && install -D -s "$(swift build -c release --static-swift-stdlib --show-bin-path)/lockpool-serve" \
+    /dashboard/usr/local/bin/lockpool-serve
+
+FROM ${RUNTIME_IMAGE} AS dashboard
+RUN echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends libgit2-1.8 ca-certificates openssh-client \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives /usr/share/doc/*/changelog* /usr/share/man
+COPY --from=dashboard-build /dashboard/ /
+COPY --from=build /staging/usr/local/bin/lockpool /usr/local/bin/lockpool
+EXPOSE 8080
+# Listens on every address of the container: --allow-remote says that is meant (put authentication in front of it).
+ENTRYPOINT ["/usr/local/bin/lockpool-serve", "--listen", "0.0.0.0:8080", "--allow-remote"]
+
+# The resource image (the default target).
 FROM ${RUNTIME_IMAGE}
 # libgit2-1.8: the git library (with mbedTLS, libssh2, zlib), only in bookworm-backports (its dependencies are in
 # bookworm); ca-certificates: https remotes; openssh-client: ssh remotes (the ssh transport runs `ssh`); libcurl4:

@@ -29,7 +29,7 @@ TEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_FLAGS ?= -c release --static-swift-stdlib
 
-.PHONY: all deps-build deps-test build lint test test-staged stress release completions manual demo bench install stage image-rootfs clean fuzz \
+.PHONY: all deps-build deps-test build lint test test-staged stress release release-serve completions manual demo bench install stage image-rootfs clean fuzz \
 	fuzz-build sanitize
 
 all: build
@@ -96,6 +96,10 @@ release:
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product in
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product out
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product lockpool
+
+# The dashboard server, `lockpool serve` (not in the resource image; docs/decisions/0012-dashboard.md).
+release-serve:
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --product lockpool-serve
 
 completions: release
 	mkdir -p completions

@@ -13,6 +13,9 @@ let package = Package(
         .executable(name: "in", targets: ["resource-in"]),
         .executable(name: "out", targets: ["resource-out"]),
         .executable(name: "lockpool", targets: ["lockpool"]),
+        // `lockpool serve`: the dashboard server, apart so that the resource's binary carries no HTTP server
+        // (docs/decisions/0012-dashboard.md).
+        .executable(name: "lockpool-serve", targets: ["lockpool-serve"]),
         .library(name: "LockPool", targets: ["LockPool"]),
         // For the fuzz targets in Fuzz/ (a separate package can only use products): the request decoder.
         .library(name: "ConcourseResource", targets: ["ConcourseResource"]),
@@ -27,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         // Comes with swift-certificates; declared because Git imports it (DER parsing of a certificate).
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        // lockpool-serve only: the dashboard's HTTP server.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // Comes with Hummingbird; declared because DashboardServer names header fields.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // Tests only: the example pipelines are YAML.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // Tests only: TestSupport's process launcher (ChildProcess.swift).
@@ -63,6 +70,9 @@ let package = Package(
                 "LockPool", "HTTPClient", "StringSupport", .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: upcoming),
+        // The dashboard's pages, charts and report (HTML and inline SVG from the pools' state and history).
+        .target(
+            name: "Dashboard", dependencies: ["LockPool", "Git", "StringSupport"], swiftSettings: upcoming),
         // The process's edges: standard streams over swift-system's FileDescriptor, SIGTERM/SIGINT handlers.
         .target(
             name: "ProcessIO",
@@ -80,6 +90,18 @@ let package = Package(
             name: "LockPoolCLI",
             dependencies: [
                 "LockPool", "ConcourseResource", "PoolMetrics", "Git", "HTTPClient", "ProcessIO", "StringSupport",
+                "Dashboard", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcoming),
+        // `lockpool serve`'s server: refreshes the tip, serves the dashboard, the JSON API and /metrics.
+        .target(
+            name: "DashboardServer",
+            dependencies: [
+                "Dashboard", "LockPoolCLI", "LockPool", "PoolMetrics", "Git", "ProcessIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -89,6 +111,13 @@ let package = Package(
             name: "lockpool",
             dependencies: [
                 "LockPoolCLI", "ConcourseResource", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcoming),
+        .executableTarget(
+            name: "lockpool-serve",
+            dependencies: [
+                "DashboardServer", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming),
@@ -133,6 +162,9 @@ let package = Package(
             ],
             swiftSettings: upcoming),
         .testTarget(
+            name: "DashboardTests", dependencies: ["Dashboard", "LockPool", "Git", "TestSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
             name: "ExampleTests",
             dependencies: [
                 "ConcourseResource", "LockPoolCLI", .product(name: "Yams", package: "Yams"),
@@ -141,7 +173,9 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "resource-check", "resource-in", "resource-out", "lockpool"],
+            dependencies: [
+                "TestSupport", "resource-check", "resource-in", "resource-out", "lockpool", "lockpool-serve",
+            ],
             swiftSettings: upcoming),
     ]
 )

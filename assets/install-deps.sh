@@ -8,7 +8,8 @@
 #   test   that and the servers the end-to-end tests start on 127.0.0.1: git daemon (in git), sshd (openssh-server;
 #          ssh-keygen from openssh-client), lighttpd with TLS (lighttpd-mod-openssl) in front of git-http-backend,
 #          tinyproxy as an HTTP CONNECT proxy, openssl for their test CA, prometheus-pushgateway; tmux for the
-#          terminal tests
+#          terminal tests; chromium and chromium-driver (chromedriver) as the headless browser of the browser tests
+#          (Tests/TestSupport/Browser.swift), with fonts-dejavu-core so that their screenshots show text
 #   FORCE=1 installs even when everything looks present (what CI does on a fresh machine)
 #
 # libgit2-dev comes from bookworm-backports (1.8.4; Debian 12 itself has 1.5.1, which lockpool no longer builds
@@ -18,7 +19,8 @@
 set -euo pipefail
 
 build_packages=(libgit2-dev pkg-config libcurl4-openssl-dev git python3 ca-certificates)
-test_packages=(openssh-server openssh-client lighttpd lighttpd-mod-openssl tinyproxy openssl tmux prometheus-pushgateway)
+test_packages=(openssh-server openssh-client lighttpd lighttpd-mod-openssl tinyproxy openssl tmux prometheus-pushgateway
+    chromium chromium-driver fonts-dejavu-core)
 
 # The oldest libgit2-dev lockpool builds against (Sources/CLibgit2/shim.h stops an older one with #error).
 libgit2_minimum=1.8
@@ -27,7 +29,7 @@ backports_list=/etc/apt/sources.list.d/bookworm-backports.list
 case "${1:-}" in
 build) packages=("${build_packages[@]}") ;;
 test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
-*) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
+*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
 esac
 
 missing=()

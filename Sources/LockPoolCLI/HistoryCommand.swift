@@ -5,12 +5,12 @@ import LockPool
 
 /// A point in time: RFC 3339 (`2026-05-02T10:00:00Z`), a date (`2026-05-02`, midnight UTC), or an age before now
 /// (`90m`, `36h`, `7d`, `2w`).
-struct TimeArgument: ExpressibleByArgument, Sendable {
-    let date: Date
+package struct TimeArgument: ExpressibleByArgument, Sendable {
+    package let date: Date
 
-    init?(argument: String) { self.init(argument, now: Date()) }
+    package init?(argument: String) { self.init(argument, now: Date()) }
 
-    init?(_ text: String, now: Date) {
+    package init?(_ text: String, now: Date) {
         if let date = try? Date(text, strategy: .iso8601) {
             self.date = date
             return
@@ -30,7 +30,7 @@ struct TimeArgument: ExpressibleByArgument, Sendable {
 }
 
 /// One event in `history --json`.
-struct EventReport: Encodable {
+package struct EventReport: Encodable {
     let time: Date
     let commit: String
     let pool: String
@@ -51,7 +51,7 @@ struct EventReport: Encodable {
         case reapReason = "reap_reason"
     }
 
-    init(_ event: HistoryEvent) {
+    package init(_ event: HistoryEvent) {
         time = event.time
         commit = event.commit.hex
         pool = event.pool

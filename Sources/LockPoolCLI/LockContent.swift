@@ -1,13 +1,14 @@
 import FoundationEssentials
 import Git
 import LockPool
+import ProcessIO
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// A lock's content in JSON output: the text when it is UTF-8, otherwise base64, as `content_encoding` says.
-struct ContentReport: Encodable, Equatable {
+package struct ContentReport: Encodable, Equatable {
     let lock: String
     let content: String
     let contentEncoding: String
@@ -17,7 +18,7 @@ struct ContentReport: Encodable, Equatable {
         case contentEncoding = "content_encoding"
     }
 
-    init(lock: String, bytes: [UInt8]) {
+    package init(lock: String, bytes: [UInt8]) {
         self.lock = lock
         if let text = String(validating: bytes, as: UTF8.self) {
             (content, contentEncoding) = (text, "utf-8")
@@ -52,22 +53,10 @@ enum StepFiles {
 
     /// Replaces `path` with `bytes`, mode 0600 (lock contents often hold tokens).
     private static func write(_ bytes: [UInt8], to path: String) throws {
-        unlink(path)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw CLIError.failure(
-                "the locks are taken, but \(path) could not be written: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else {
-                throw CLIError.failure(
-                    "the locks are taken, but \(path) could not be written: \(String(cString: strerror(errno)))")
-            }
-            offset += written
+        do {
+            try FileReplacement.replace(path, with: bytes, mode: 0o600)
+        } catch {
+            throw CLIError.failure("the locks are taken, but \(path) could not be written: \(error.reason)")
         }
     }
 }

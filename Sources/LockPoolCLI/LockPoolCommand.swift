@@ -27,7 +27,8 @@ public struct LockPoolCommand: AsyncParsableCommand {
             InitCommand.self, StatusCommand.self, ShowCommand.self, AcquireCommand.self, ClaimCommand.self,
             ReleaseCommand.self, RenewCommand.self,
             AddCommand.self, RemoveCommand.self, UpdateCommand.self, WaitCommand.self, HistoryCommand.self,
-            StatsCommand.self, ReapCommand.self, VerifyCommand.self, RunStepCommand.self,
+            StatsCommand.self, ReapCommand.self, VerifyCommand.self, RunStepCommand.self, ReportCommand.self,
+            ServeLauncherCommand.self,
         ])
 
     public init() {}

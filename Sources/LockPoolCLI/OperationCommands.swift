@@ -352,8 +352,8 @@ struct WaitCommand: AsyncParsableCommand {
 }
 
 /// JSON for stdout: sorted keys, pretty printed, slashes unescaped.
-enum JSONOutput {
-    static func encode(_ value: some Encodable) throws -> String {
+package enum JSONOutput {
+    package static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in

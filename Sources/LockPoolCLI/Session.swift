@@ -15,12 +15,12 @@ import StringSupport
 
 /// One invocation's surroundings: environment, terminal, logging, and the settings resolved from options. The logger
 /// goes through the handler the `lockpool` entry point bootstrapped (swift-log's default, stderr, in tests).
-struct Session: Sendable {
-    let options: ConnectionOptions
-    let environment: [String: String]
+package struct Session: Sendable {
+    package let options: ConnectionOptions
+    package let environment: [String: String]
     let terminal: Terminal
-    let logger: Logger
-    let writeError: @Sendable (String) -> Void
+    package let logger: Logger
+    package let writeError: @Sendable (String) -> Void
     /// Secrets the subcommand read itself (a Concourse token file), redacted like the source's.
     let additionalSecrets: [String]
     /// When the subcommand started: `--timeout` bounds the whole of it (`timeLeft()`).
@@ -29,7 +29,7 @@ struct Session: Sendable {
     /// The `Lock-Tool` trailer of commits made by the CLI.
     static var tool: String { "lockpool \(LockPoolVersion.current) (cli)" }
 
-    init(
+    package init(
         options: ConnectionOptions, environment: [String: String] = ProcessInfo.processInfo.environment,
         additionalSecrets: [String] = []
     ) {
@@ -59,7 +59,8 @@ struct Session: Sendable {
 
     /// The pool configuration for `pool`: the resolved source, with the user's git identity unless `git_config`
     /// names one.
-    func configuration(pool: String, announce: (@Sendable (String) -> Void)? = nil) throws -> PoolConfiguration {
+    package func configuration(pool: String, announce: (@Sendable (String) -> Void)? = nil) throws -> PoolConfiguration
+    {
         try configuration(source: try source(pool: pool), announce: announce)
     }
 
@@ -106,7 +107,7 @@ struct Session: Sendable {
     /// The secrets of the resolved settings, for redaction. When the settings do not resolve (a validation error),
     /// the secret values of the environment and of the `--source` and password files are still collected, so that
     /// no message can echo one.
-    func secrets() -> [String] {
+    package func secrets() -> [String] {
         var secrets = (try? options.resolvedSource(pool: "x", environment: environment).0.secrets) ?? []
         for name in [
             "LOCKPOOL_PASSWORD", "LOCKPOOL_PRIVATE_KEY", "LOCKPOOL_PRIVATE_KEY_PASSPHRASE",
@@ -165,7 +166,7 @@ struct Session: Sendable {
     }
 
     /// Runs `body`, turning its errors into a message on stderr and the exit status of `ExitStatus`.
-    func run(_ body: () async throws -> Void) async throws {
+    package func run(_ body: () async throws -> Void) async throws {
         do {
             try await body()
         } catch let error as ExitCode {
@@ -232,7 +233,7 @@ struct Session: Sendable {
     /// What is left of `--timeout` (or `LOCKPOOL_TIMEOUT`) since the subcommand started; nil without one. Every
     /// fetch and operation of the subcommand gets it, so the bound holds for the whole command (exit 75). Never
     /// less than a millisecond: an operation started late still makes its first attempt, then times out.
-    func timeLeft() throws -> Duration? {
+    package func timeLeft() throws -> Duration? {
         guard let timeout = try options.timeout(environment) else { return nil }
         return max(timeout - started.duration(to: .now), .milliseconds(1))
     }

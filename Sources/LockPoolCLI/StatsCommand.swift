@@ -14,14 +14,18 @@ enum StatsFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
 }
 
 /// `stats --json`: `{"branch", "tip", "pools": [PoolStatsReport]}`.
-struct StatsReport: Encodable {
+package struct StatsReport: Encodable {
     let branch: String
     let tip: String
     let pools: [PoolStatsReport]
+
+    package init(branch: String, tip: String, pools: [PoolStatsReport]) {
+        (self.branch, self.tip, self.pools) = (branch, tip, pools)
+    }
 }
 
 /// One pool in `stats --json`. Durations are seconds, times RFC 3339, ratios 0…1; a figure without a value is null.
-struct PoolStatsReport: Encodable {
+package struct PoolStatsReport: Encodable {
     let pool: String
     let since: Date
     let until: Date
@@ -44,7 +48,7 @@ struct PoolStatsReport: Encodable {
         case topHolders = "top_holders"
     }
 
-    init(_ statistics: PoolStatistics) {
+    package init(_ statistics: PoolStatistics) {
         pool = statistics.pool
         since = statistics.since
         until = statistics.until
@@ -60,7 +64,7 @@ struct PoolStatsReport: Encodable {
         holders = statistics.holderCount
     }
 
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(pool, forKey: .pool)
         try container.encode(since, forKey: .since)

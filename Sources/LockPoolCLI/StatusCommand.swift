@@ -4,7 +4,7 @@ import Git
 import LockPool
 
 /// A build as the JSON outputs show it.
-struct BuildReport: Encodable {
+package struct BuildReport: Encodable {
     let team, pipeline, job, name, id, instanceVars, url: String?
 
     enum CodingKeys: String, CodingKey {
@@ -20,7 +20,7 @@ struct BuildReport: Encodable {
 }
 
 /// One lock in `status --json`.
-struct LockReport: Encodable {
+package struct LockReport: Encodable {
     let pool: String
     let lock: String
     let state: String
@@ -32,7 +32,7 @@ struct LockReport: Encodable {
     let leaseExpired: Bool?
     let buildURL: String?
     /// The lock's content, when asked for (`status --content`, `show --json`).
-    var content: ContentReport?
+    package var content: ContentReport?
 
     enum CodingKeys: String, CodingKey {
         case pool, lock, state, holder, build, since, commit, content
@@ -42,7 +42,7 @@ struct LockReport: Encodable {
         case contentEncoding = "content_encoding"
     }
 
-    init(_ status: LockStatus, now: Date) {
+    package init(_ status: LockStatus, now: Date) {
         pool = status.pool
         lock = status.lock
         state = status.state.rawValue
@@ -55,7 +55,7 @@ struct LockReport: Encodable {
         buildURL = status.holder?.build?.url
     }
 
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(pool, forKey: .pool)
         try container.encode(lock, forKey: .lock)
@@ -79,18 +79,26 @@ struct LockReport: Encodable {
 }
 
 /// One pool in `status --json`.
-struct PoolReport: Encodable {
+package struct PoolReport: Encodable {
     let pool: String
     let claimed: Int
     let unclaimed: Int
     let locks: [LockReport]
+
+    package init(pool: String, claimed: Int, unclaimed: Int, locks: [LockReport]) {
+        (self.pool, self.claimed, self.unclaimed, self.locks) = (pool, claimed, unclaimed, locks)
+    }
 }
 
 /// `status --json`.
-struct StatusReport: Encodable {
+package struct StatusReport: Encodable {
     let branch: String
     let tip: String
     let pools: [PoolReport]
+
+    package init(branch: String, tip: String, pools: [PoolReport]) {
+        (self.branch, self.tip, self.pools) = (branch, tip, pools)
+    }
 }
 
 struct StatusCommand: AsyncParsableCommand {

@@ -157,7 +157,7 @@ func expectCLIFailure(
 let cliSubcommands = [
     "init", "status", "show", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats",
     "reap",
-    "verify", "run-step",
+    "verify", "run-step", "report", "serve",
 ]
 
 @Suite struct CLITests {

@@ -23,7 +23,7 @@ import Testing
 
     @Test(arguments: [
         "init", "status", "acquire", "claim", "release", "add", "remove", "update", "wait", "history", "stats",
-        "reap", "verify", "run-step",
+        "reap", "verify", "run-step", "report", "serve",
     ])
     func everySubcommandIsListed(_ name: String) {
         let names = LockPoolCommand.configuration.subcommands.map { $0._commandName }

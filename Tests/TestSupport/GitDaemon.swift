@@ -34,10 +34,11 @@ public final class GitDaemon: Sendable {
     ///   - accessHook: a program run before each service (`--access-hook`); see `accessHook(in:refusing:reason:)`.
     ///   - informativeErrors: `--informative-errors`: the daemon passes on a refusal's reason (the hook's first line)
     ///     instead of its one sentence for every refusal.
+    ///   - port: listen on this port (a daemon started again where a stopped one was); a free one when nil.
     /// - Throws: `GitDaemonError` when no port is free or the daemon exits or does not listen in time.
     public init(
         serving baseDirectory: URL, git: GitCLI, startTimeout: Duration = .seconds(10), accessHook: URL? = nil,
-        informativeErrors: Bool = true
+        informativeErrors: Bool = true, port fixedPort: Int? = nil
     ) throws {
         // Run git-daemon itself, not the `git` wrapper: signalling the wrapper would orphan the daemon.
         let execPath = try git.output("--exec-path")
@@ -45,7 +46,7 @@ public final class GitDaemon: Sendable {
         var lastError: GitDaemonError = .notListening(port: 0, log: "")
         // The port found free may be taken again before the daemon binds it; try a few ports.
         for _ in 0..<3 {
-            let port = try Self.freePort()
+            let port = try fixedPort ?? Self.freePort()
             let log = baseDirectory.appendingPathComponent("git-daemon-\(port).log")
             let running = try ChildProcess.start(
                 executable: executable,

@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writes a whole file so that a reader sees the old file or the new one, never half of it, and never with more
+/// permission than `mode`: the bytes go to a new file beside it, made with `mode` from the start, which is then renamed
+/// over `path`.
+public enum FileReplacement {
+    /// Why a file could not be written: the path and `strerror`'s text.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// Replaces `path` with `bytes`, mode `mode` (0600 for a file that may hold secrets).
+    ///
+    /// - Throws: `Failure` when the file cannot be made, written or renamed; `path` is then unchanged.
+    public static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(Failure) {
+        let temporary = "\(path).\(getpid()).tmp"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw Failure(path: path, reason: reason)
+            }
+            offset += written
+        }
+        // The mode asked for, whatever the umask took away.
+        fchmod(fd, mode)
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw Failure(path: path, reason: reason)
+        }
+    }
+}
