@@ -289,7 +289,10 @@ public struct DashboardPages: Sendable {
     private func document(title: String, body: String) -> String {
         var html = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        html += "<title>\(HTML.escape(title)) · lockpool</title><style>\(Self.style)</style></head><body>"
+        html += "<title>\(HTML.escape(title)) · lockpool</title><style>\(Self.style)</style>"
+        // Without script, a wall screen still shows the new state: the page reloads itself every 30 s.
+        if links == .server { html += "<noscript><meta http-equiv=\"refresh\" content=\"30\"></noscript>" }
+        html += "</head><body>"
         html += "<header><a class=\"home\" href=\"\(links == .server ? "./" : "#overview")\">lockpool</a> "
         html += "<span class=\"branch\">\(HTML.escape(state.branch)) at \(state.tip.short)</span></header>"
         html += "<main data-version=\"\(HTML.escape(version))\">\(banner())\(body)</main>"

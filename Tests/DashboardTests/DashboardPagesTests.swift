@@ -84,8 +84,9 @@ private func hostileState() -> DashboardState {
             #expect(!html.contains("<script>alert"))
             #expect(!html.contains("<img src=x"))
             #expect(!html.contains("javascript:"))
-            // The one script is the page's own live-update script.
+            // The one script is the page's own live-update script; without script, a refresh.
             #expect(html.components(separatedBy: "<script").count == 2)
+            #expect(html.contains("<noscript><meta http-equiv=\"refresh\" content=\"30\"></noscript>"))
         }
         #expect(rendered[1].contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(rendered[1].contains("&lt;img src=x onerror=alert(2)&gt;"))
@@ -116,6 +117,7 @@ private func hostileState() -> DashboardState {
             state: hostileState(), freshness: Freshness(fetchedAt: at(60)), links: .report, showMetadata: false)
         let html = pages.report()
         #expect(!html.contains("<script"))
+        #expect(!html.contains("http-equiv=\"refresh\""))
         #expect(!html.contains("src=\"http"))
         #expect(!html.contains("href=\"pool?"))
         // Every internal link points at a section of the file.

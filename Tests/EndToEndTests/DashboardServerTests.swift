@@ -198,10 +198,7 @@ private func canonical(_ value: Any) throws -> String {
             let process = try harness.executables.startLockpool(
                 ["serve", "--repo", harness.repository, "--listen", "0.0.0.0:0"] + extra,
                 environment: harness.environment)
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !process.stderrSoFar.contains("serving http://"), process.isRunning, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            _ = try await process.waitForStderr(containing: "serving http://", timeout: .seconds(30))
             process.terminate()
             let result = try process.waitUntilExit(timeout: .seconds(10))
             #expect(result.stderr.contains("serving http://0.0.0.0:"), "\(result)")

@@ -31,6 +31,11 @@ public final class ServedDashboard: Sendable {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
+        // Checked once more: on a busy machine the task may be resumed only after the deadline.
+        if let port = Self.port(in: process.stderrSoFar) {
+            self.port = port
+            return
+        }
         let stderr = process.stderrSoFar
         process.send(SIGKILL)
         throw ServedDashboardError.notServing(stderr: stderr)
@@ -83,6 +88,9 @@ public final class ServedDashboard: Sendable {
             if predicate(last) { return last }
             try await Task.sleep(for: .milliseconds(100))
         }
+        // Checked once more: on a busy machine the task may be resumed only after the deadline.
+        last = (try? get(path).body) ?? ""
+        if predicate(last) { return last }
         throw ServedDashboardError.timedOut(path: path, lastBody: last)
     }
 
