@@ -14,17 +14,20 @@ struct DashboardRoutes: Sendable {
     let showMetadata: Bool
 
     func router() -> Router<BasicRequestContext> {
-        let router = Router()
+        // HEAD answers as GET without the body (health checks, link checkers).
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        router.add(middleware: NotFoundPage())
         router.get("/") { _, _ in try await page { $0.overview() } }
         router.get("pool") { request, _ in
             let name = request.uri.queryParameters.get("name") ?? ""
-            return try await page { $0.pool(name) } ?? notFound("no pool \(NameRule.jsonQuoted(name)) on this branch")
+            return try await page { $0.pool(name) }
+                ?? Self.notFound("no pool \(NameRule.jsonQuoted(name)) on this branch")
         }
         router.get("lock") { request, _ in
             let pool = request.uri.queryParameters.get("pool") ?? ""
             let lock = request.uri.queryParameters.get("name") ?? ""
             return try await page { $0.lock(lock, pool: pool) }
-                ?? notFound("no lock \(NameRule.jsonQuoted(lock)) in pool \(NameRule.jsonQuoted(pool))")
+                ?? Self.notFound("no lock \(NameRule.jsonQuoted(lock)) in pool \(NameRule.jsonQuoted(pool))")
         }
         router.get("api/v1/status") { _, _ in try await json { state, _ in status(state) } }
         router.get("api/v1/history") { request, _ in
@@ -69,7 +72,7 @@ struct DashboardRoutes: Sendable {
         return headers
     }()
 
-    private func notFound(_ message: String) -> Response {
+    static func notFound(_ message: String) -> Response {
         let html =
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · lockpool</title></head>"
             + "<body><h1>Not found</h1><p>\(HTML.escape(message)). <a href=\"./\">All pools</a></p></body></html>"
@@ -196,6 +199,19 @@ struct DashboardRoutes: Sendable {
                 }
                 try await writer.finish(nil)
             })
+    }
+}
+
+/// Any other path: the HTML "Not found" page instead of an empty 404.
+struct NotFoundPage<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return DashboardRoutes.notFound("nothing at \(NameRule.jsonQuoted(request.uri.path))")
+        }
     }
 }
 

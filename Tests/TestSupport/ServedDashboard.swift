@@ -47,13 +47,16 @@ public final class ServedDashboard: Sendable {
         return Int(stderr[range.upperBound...].prefix { $0.isNumber })
     }
 
-    /// One GET of `path` (with its query): the status, the headers (lower-cased names) and the body.
+    /// One request (GET unless `method` says otherwise) of `path` with its query: the status, the headers (lower-cased
+    /// names) and the body.
     ///
     /// - Throws: when the server does not answer.
-    public func get(_ path: String) throws -> (status: Int, headers: [String: String], body: String) {
+    public func get(_ path: String, method: String = "GET") throws -> (
+        status: Int, headers: [String: String], body: String
+    ) {
         let response = try RawHTTP.exchange(
             host: "127.0.0.1", port: port,
-            request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n")
+            request: "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n")
         guard let headerEnd = response.range(of: "\r\n\r\n") else {
             throw ServedDashboardError.badResponse(response)
         }
