@@ -135,6 +135,8 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                // The fixture of the dashboard's tests computes git object ids (SHA-1).
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tests/TestSupport",

@@ -60,13 +60,8 @@ enum KeyedObject: CaseIterable, Sendable {
         if let owner = Self.allCases.first(where: { $0 != self && $0.knownKeys.contains(normalized) }) {
             return "warning: \(shown) is ignored; it belongs in \(owner.home(seenFrom: self))"
         }
-        var best: (key: String, distance: Int)?
-        for known in knownKeys {
-            let distance = editDistance(normalized, known)
-            if distance <= 2, distance < best?.distance ?? .max { best = (known, distance) }
-        }
-        guard let best else { return nil }
-        return "warning: unknown key \(shown) ignored (did you mean '\(best.key)'?)"
+        guard let best = closest(to: normalized, among: knownKeys), best.distance <= 2 else { return nil }
+        return "warning: unknown key \(shown) ignored (did you mean '\(best.candidate)'?)"
     }
 
     /// `key` in lower case with `-` as `_`, the form known keys are compared in.

@@ -67,10 +67,11 @@ enum Chart {
     static func waits(_ waits: [Duration], width: Int = 480, height: Int = 140) -> String {
         let edges: [(Duration, String)] = [
             (.seconds(10), "<10s"), (.seconds(60), "10s–1m"), (.seconds(300), "1–5m"), (.seconds(900), "5–15m"),
-            (.seconds(3600), "15m–1h"), (.seconds(14400), "1–4h"), (.seconds(Int64.max / 2), ">4h"),
+            (.seconds(3600), "15m–1h"), (.seconds(14400), "1–4h"), (.zero, ">4h"),
         ]
         var counts = [Int](repeating: 0, count: edges.count)
-        for wait in waits { counts[edges.firstIndex { wait < $0.0 } ?? edges.count - 1] += 1 }
+        // The last range has no upper edge: a wait under no other edge falls in it.
+        for wait in waits { counts[edges.dropLast().firstIndex { wait < $0.0 } ?? edges.count - 1] += 1 }
         let highest = max(1, counts.max() ?? 1)
         let slot = (width - 16) / edges.count
         let bottom = height - 22

@@ -43,12 +43,15 @@ public struct DashboardState: Sendable {
         let names = try PoolCatalog.pools(in: repository, at: tip)
         let weekStart = readAt - Self.week.timeInterval
         let dayStart = readAt - Self.day.timeInterval
-        let week = try PoolStatistics.read(
-            repository: repository, tip: tip, pools: names, since: weekStart, until: readAt, now: readAt)
-        let day = try PoolStatistics.read(
-            repository: repository, tip: tip, pools: names, since: dayStart, until: readAt, now: readAt)
+        // One walk of the week's history serves both windows and the charts.
         let events = try PoolTimeline(repository: repository).events(
             tip: tip, pools: names, since: weekStart, until: readAt)
+        let week = try PoolStatistics.read(
+            repository: repository, tip: tip, pools: names, since: weekStart, until: readAt, events: events)
+        // The day's events: the newest back to the first one older than the day (committer times, as a walk reads them).
+        let dayEvents = Array(events.reversed().prefix { $0.time >= dayStart }.reversed())
+        let day = try PoolStatistics.read(
+            repository: repository, tip: tip, pools: names, since: dayStart, until: readAt, events: dayEvents)
         var pools: [PoolBoard] = []
         for (index, name) in names.enumerated() {
             let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: name)

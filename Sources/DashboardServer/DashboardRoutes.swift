@@ -90,17 +90,15 @@ struct DashboardRoutes: Sendable {
 
     private func json(_ body: (DashboardState, Freshness) throws -> any Encodable) async throws -> Response {
         guard let (state, freshness, _) = await store.snapshot() else { return unavailable() }
+        let (status, document): (HTTPResponse.Status, any Encodable)
         do {
-            let text = try JSONOutput.encode(try body(state, freshness))
-            return Response(
-                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+            (status, document) = (.ok, try body(state, freshness))
         } catch let error as QueryError {
-            let text = try JSONOutput.encode(["error": error.message])
-            return Response(
-                status: .badRequest, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+            (status, document) = (.badRequest, ["error": error.message])
         }
+        return Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: try JSONOutput.encode(document) + "\n")))
     }
 
     /// `status --json`, with contents only under `--show-metadata`.

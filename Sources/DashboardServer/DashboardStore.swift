@@ -47,12 +47,6 @@ actor DashboardStore {
         return stream
     }
 
-    /// Ends every stream (the server is stopping).
-    func finishAll() {
-        for continuation in subscribers.values { continuation.finish() }
-        subscribers = [:]
-    }
-
     private func unsubscribe(_ id: Int) { subscribers[id] = nil }
 
     private func publish() {

@@ -4,6 +4,12 @@ import Git
 import LockPool
 import Logging
 
+/// The tip a refresh read, and when it read the state there.
+struct ReadTip: Sendable {
+    let tip: ObjectID
+    let at: ContinuousClock.Instant
+}
+
 /// Fetches the branch every `interval` and publishes what changed to the store (docs/dashboard.md#refreshing).
 struct Refresher: Sendable {
     let configuration: PoolConfiguration
@@ -24,9 +30,7 @@ struct Refresher: Sendable {
     /// never up.
     ///
     /// - Returns: the tip read, or the previous one after a failure.
-    func refresh(
-        previous: (tip: ObjectID, at: ContinuousClock.Instant)?, timeout: Duration? = nil
-    ) async -> (ObjectID, ContinuousClock.Instant)? {
+    func refresh(previous: ReadTip?, timeout: Duration? = nil) async -> ReadTip? {
         let client = LockPoolClient(configuration: configuration)
         do {
             let (tip, state) = try await client.withFreshTip(
@@ -41,7 +45,7 @@ struct Refresher: Sendable {
                 )
             }
             await store.fetched(state, at: Date())
-            return state == nil ? previous : (tip, .now)
+            return state == nil ? previous : ReadTip(tip: tip, at: .now)
         } catch {
             // The bound is the refresh interval: a failure shows at once, and the next refresh is the retry.
             var message = String(describing: error)
@@ -54,7 +58,7 @@ struct Refresher: Sendable {
     }
 
     /// Refreshes every `interval` until cancelled.
-    func run(after first: (ObjectID, ContinuousClock.Instant)?) async {
+    func run(after first: ReadTip?) async {
         var last = first
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)

@@ -67,7 +67,7 @@ public struct ServeCommand: AsyncParsableCommand {
     }
 
     /// The first read, bounded by `--timeout` (2 minutes without): it may fetch the history of 7 days.
-    private static func firstRead(_ refresher: Refresher, timeout: Duration) async throws -> ObjectIDTip {
+    private static func firstRead(_ refresher: Refresher, timeout: Duration) async throws -> ReadTip {
         guard let first = await refresher.refresh(previous: nil, timeout: timeout) else {
             let failure = await refresher.store.freshness?.failure ?? "unknown error"
             throw CLIError.failure("could not read the lock repository: \(failure)")
@@ -76,7 +76,7 @@ public struct ServeCommand: AsyncParsableCommand {
     }
 
     private func serve(
-        address: ListenAddress, store: DashboardStore, refresher: Refresher, first: ObjectIDTip, session: Session
+        address: ListenAddress, store: DashboardStore, refresher: Refresher, first: ReadTip, session: Session
     ) async throws {
         let writeError = session.writeError
         let interval = refresh.duration
@@ -100,9 +100,6 @@ public struct ServeCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// The tip a refresh read and when.
-typealias ObjectIDTip = (ObjectID, ContinuousClock.Instant)
 
 /// `--listen`: `host:port`, `[v6]:port`.
 struct ListenAddress: Equatable {

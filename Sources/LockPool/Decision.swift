@@ -298,8 +298,8 @@ struct Decider {
 final class LeaseWatch {
     private var tip: ObjectID?
     private var locks: [String] = []
+    /// The soonest lease of `locks` at `tip`; nil when the last read found none.
     private var nextExpiry: Date?
-    private var sawLease = false
 
     /// Whether no lease of `locks` can have passed by `now` at `tip`, judged from the last read: the same tip and
     /// locks, with no lease of them due yet; or, when that read found no lease at all, a tip a few commits on whose new
@@ -307,7 +307,7 @@ final class LeaseWatch {
     func nothingPasses(tip: ObjectID, locks: [String], now: Date, repository: Repository) -> Bool {
         guard let last = self.tip else { return false }
         if tip == last && locks == self.locks { return nextExpiry.map { $0 > now } ?? true }
-        guard !sawLease else { return false }
+        guard nextExpiry == nil else { return false }
         var reached = false
         var seen = 0
         do {
@@ -326,6 +326,6 @@ final class LeaseWatch {
     }
 
     func record(tip: ObjectID, locks: [String], expiries: [Date]) {
-        (self.tip, self.locks, nextExpiry, sawLease) = (tip, locks, expiries.min(), !expiries.isEmpty)
+        (self.tip, self.locks, nextExpiry) = (tip, locks, expiries.min())
     }
 }

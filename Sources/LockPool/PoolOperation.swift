@@ -59,14 +59,6 @@ public enum PoolOperation: Sendable, Equatable {
             lock
         }
     }
-
-    var lease: Duration? {
-        switch self {
-        case .acquire(let lease), .acquireSet(_, let lease), .claim(_, let lease), .add(_, _, _, let lease): lease
-        case .renew(_, _, let lease): lease
-        default: nil
-        }
-    }
 }
 
 /// What an operation did.

@@ -209,10 +209,10 @@ public struct PoolStatistics: Sendable, Equatable {
         whole > .zero ? part.timeInterval / whole.timeInterval : nil
     }
 
-    /// `end − start` to the millisecond (committer times are whole seconds), never negative.
     /// The shortest window that has an operations rate.
     public static let rateWindow: Duration = .seconds(60)
 
+    /// `end − start` to the millisecond (committer times are whole seconds), never negative.
     static func duration(from start: Date, to end: Date) -> Duration {
         .milliseconds(Int64((max(0, end.timeIntervalSince(start)) * 1000).rounded()))
     }
@@ -264,6 +264,19 @@ extension PoolStatistics {
     ) throws -> [PoolStatistics] {
         let end = until ?? now
         let events = try PoolTimeline(repository: repository).events(tip: tip, pools: pools, since: since, until: end)
+        return try read(
+            repository: repository, tip: tip, pools: pools, since: since, until: end, events: events, top: top)
+    }
+
+    /// As `read(repository:tip:pools:since:until:now:top:)`, from `events` already read: those of `pools` from
+    /// `since` (each pool's first event when nil) to `until`, oldest first, as `PoolTimeline.events` returns them. Only
+    /// the state at `since` is read from the repository.
+    ///
+    /// - Throws: `GitError` when the history cannot be read.
+    public static func read(
+        repository: Repository, tip: ObjectID, pools: [String], since: Date?, until end: Date, events: [HistoryEvent],
+        top: Int = 5
+    ) throws -> [PoolStatistics] {
         var start: [LockStatus] = []
         if let since, let base = try newestCommit(in: repository, from: tip, before: since) {
             for pool in pools {

@@ -27,7 +27,7 @@ struct InitCommand: AsyncParsableCommand {
     func validate() throws {
         for pool in pools { try validateNames(pool: pool) }
         for lock in locks { try validateNames(pool: pools[0], lock: lock) }
-        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+        try rejectLease(options)
     }
 
     func run() async throws {

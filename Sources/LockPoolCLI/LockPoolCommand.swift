@@ -50,11 +50,10 @@ public struct LockPoolCommand: AsyncParsableCommand {
         let names = configuration.subcommands.map { $0._commandName } + ["help"]
         guard !names.contains(word) else { return nil }
         let shown = NameRule.jsonQuoted(word)
-        let ranked = names.map { (name: $0, distance: editDistance(word.lowercased(), $0)) }.min {
-            $0.distance < $1.distance
-        }
-        if let best = ranked, best.distance <= 2 || best.name.hasPrefix(word.lowercased()) {
-            return "unknown subcommand \(shown); did you mean '\(best.name)'? (lockpool --help lists them)"
+        if let best = closest(to: word.lowercased(), among: names),
+            best.distance <= 2 || best.candidate.hasPrefix(word.lowercased())
+        {
+            return "unknown subcommand \(shown); did you mean '\(best.candidate)'? (lockpool --help lists them)"
         }
         return "unknown subcommand \(shown); the subcommands are \(names.dropLast().joined(separator: ", "))"
     }

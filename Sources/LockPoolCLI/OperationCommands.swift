@@ -103,7 +103,14 @@ func validateLockSet(pool: String, locks: [String], options: ConnectionOptions) 
     guard !locks.isEmpty else { throw ValidationError("Missing expected argument '<locks> ...'") }
     try validateNames(pool: pool)
     for lock in locks { try validateNames(pool: pool, lock: lock) }
-    if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+    try rejectLease(options)
+}
+
+/// `--lease` given to a subcommand that records no lease (exit 64).
+func rejectLease(_ options: ConnectionOptions) throws {
+    if options.lease != nil {
+        throw ValidationError("--lease applies only to acquire, claim and add --claimed, and to renew")
+    }
 }
 
 /// Names valid for a pool argument, checked in `validate()` (exit 64).
@@ -213,7 +220,8 @@ struct ReleaseCommand: AsyncParsableCommand {
         guard locks.isEmpty, claim == nil else {
             throw ValidationError("--from \(from) names the locks and the fence; give no LOCK and no --claim with it")
         }
-        try validateLockSet(pool: pool, locks: ["from-directory"], options: options)
+        try validateNames(pool: pool)
+        try rejectLease(options)
     }
 
     func run() async throws {
@@ -290,9 +298,7 @@ struct AddCommand: AsyncParsableCommand {
 
     func validate() throws {
         try validateNames(pool: pool, lock: lock)
-        if options.lease != nil && !claimed {
-            throw ValidationError("--lease applies only to acquire, claim and add --claimed")
-        }
+        if !claimed { try rejectLease(options) }
     }
 
     func run() async throws {
@@ -317,7 +323,7 @@ struct UpdateCommand: AsyncParsableCommand {
 
     func validate() throws {
         try validateNames(pool: pool, lock: lock)
-        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+        try rejectLease(options)
     }
 
     func run() async throws {
@@ -342,7 +348,7 @@ struct WaitCommand: AsyncParsableCommand {
 
     func validate() throws {
         try validateNames(pool: pool, lock: lock)
-        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+        try rejectLease(options)
     }
 
     func run() async throws {

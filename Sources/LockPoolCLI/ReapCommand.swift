@@ -55,7 +55,7 @@ struct ReapCommand: AsyncParsableCommand {
         if let staleAfter, staleAfter.duration <= .zero {
             throw ValidationError("--stale-after must be a positive duration")
         }
-        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+        try rejectLease(options)
     }
 
     func run() async throws {
@@ -89,8 +89,11 @@ struct ReapCommand: AsyncParsableCommand {
             var unavailable = 0
             // Every verdict of every pool first: a refused token stops the run before anything changes.
             var plans: [(configuration: PoolConfiguration, decisions: [ReapDecision])] = []
+            // One configuration for every pool: resolving the branch may ask the remote for its HEAD.
+            let base = try session.configuration(pool: pools[0])
             for pool in pools {
-                let configuration = try session.configuration(pool: pool)
+                var configuration = base
+                configuration.pool = pool
                 let statuses = try await session.withFreshTip(configuration) { repository, tip in
                     let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
                     guard snapshot.exists else {

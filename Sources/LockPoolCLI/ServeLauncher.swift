@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import StringSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -21,11 +22,9 @@ struct ServeLauncherCommand: ParsableCommand {
 
     func run() throws {
         let name = "lockpool-serve"
-        var candidates: [String] = []
-        if let own = Self.ownPath() { candidates.append(own.split(separator: "/").dropLast().joined(separator: "/")) }
         let argv = [name] + arguments
-        for directory in candidates {
-            let path = "/" + directory + "/" + name
+        if let own = Self.ownPath() {
+            let path = FilePaths.join(FilePaths.parent(of: own), name)
             if access(path, X_OK) == 0 { Self.exec(path, argv, search: false) }
         }
         Self.exec(name, argv, search: true)

@@ -20,7 +20,7 @@ struct ShowCommand: AsyncParsableCommand {
 
     func validate() throws {
         try validateNames(pool: pool, lock: lock)
-        if options.lease != nil { throw ValidationError("--lease applies only to acquire, claim and add --claimed") }
+        try rejectLease(options)
     }
 
     func run() async throws {
@@ -31,15 +31,18 @@ struct ShowCommand: AsyncParsableCommand {
             let (report, bytes) = try await session.withFreshTip(configuration) { repository, tip in
                 let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
                 guard snapshot.exists else { throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch) }
-                guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock],
-                    let status = try LockStatus.read(repository: repository, snapshot: snapshot, locks: [lock]).first
-                else { throw LockPoolError.lockMissing(lock: lock, pool: pool) }
+                guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else {
+                    throw LockPoolError.lockMissing(lock: lock, pool: pool)
+                }
                 let bytes = try repository.blob(entry.id)
+                // The status walks the history to the lock's claim: only the JSON shows it.
+                guard json else { return (nil as LockReport?, bytes) }
+                let status = try LockStatus.read(repository: repository, snapshot: snapshot, locks: [lock])[0]
                 var report = LockReport(status, now: now)
                 report.content = ContentReport(lock: lock, bytes: bytes)
                 return (report, bytes)
             }
-            if json { session.print(try JSONOutput.encode(report)) } else { StandardStream.output.write(bytes) }
+            if let report { session.print(try JSONOutput.encode(report)) } else { StandardStream.output.write(bytes) }
         }
     }
 }

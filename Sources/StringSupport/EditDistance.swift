@@ -17,3 +17,13 @@ public func editDistance(_ a: String, _ b: String) -> Int {
     }
     return previous[b.count]
 }
+
+/// The candidate nearest to `word` by `editDistance`, and its distance; the first of equals wins; nil for no candidates.
+public func closest(to word: String, among candidates: some Sequence<String>) -> (candidate: String, distance: Int)? {
+    var best: (candidate: String, distance: Int)?
+    for candidate in candidates {
+        let distance = editDistance(word, candidate)
+        if distance < best?.distance ?? .max { best = (candidate, distance) }
+    }
+    return best
+}

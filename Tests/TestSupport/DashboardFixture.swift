@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// A lock repository that looks like a week of real use, for the dashboard's browser tests and the README's
@@ -775,7 +776,7 @@ extension DashboardFixture {
     /// Git object ids: SHA-1 of `<type> <size>\0<body>`.
     fileprivate enum GitObject {
         static func id(type: String, body: [UInt8]) -> [UInt8] {
-            SHA1.digest(Array("\(type) \(body.count)".utf8) + [0] + body)
+            Array(Insecure.SHA1.hash(data: Array("\(type) \(body.count)".utf8) + [0] + body))
         }
 
         static func hex(_ raw: [UInt8]) -> String {
@@ -787,69 +788,6 @@ extension DashboardFixture {
                 text.append(digits[Int(byte & 0x0F)])
             }
             return String(decoding: text, as: UTF8.self)
-        }
-    }
-
-    /// SHA-1 (FIPS 180-4), only for computing git object ids of fixture data.
-    fileprivate enum SHA1 {
-        static func digest(_ data: [UInt8]) -> [UInt8] {
-            var message = data
-            let bitLength = UInt64(data.count) * 8
-            message.append(0x80)
-            while message.count % 64 != 56 { message.append(0) }
-            for shift in stride(from: 56, through: 0, by: -8) {
-                message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
-            }
-            var state: (UInt32, UInt32, UInt32, UInt32, UInt32) = (
-                0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0
-            )
-            var schedule = [UInt32](repeating: 0, count: 80)
-            message.withUnsafeBufferPointer { bytes in
-                schedule.withUnsafeMutableBufferPointer { w in
-                    for chunk in stride(from: 0, to: bytes.count, by: 64) {
-                        for i in 0..<16 {
-                            let base = chunk + 4 * i
-                            w[i] =
-                                UInt32(bytes[base]) << 24 | UInt32(bytes[base + 1]) << 16 | UInt32(bytes[base + 2]) << 8
-                                | UInt32(bytes[base + 3])
-                        }
-                        for i in 16..<80 {
-                            let x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
-                            w[i] = x << 1 | x >> 31
-                        }
-                        var (a, b, c, d, e) = state
-                        for i in 0..<80 {
-                            let f: UInt32
-                            let k: UInt32
-                            if i < 20 {
-                                f = (b & c) | (~b & d)
-                                k = 0x5A82_7999
-                            } else if i < 40 {
-                                f = b ^ c ^ d
-                                k = 0x6ED9_EBA1
-                            } else if i < 60 {
-                                f = (b & c) | (b & d) | (c & d)
-                                k = 0x8F1B_BCDC
-                            } else {
-                                f = b ^ c ^ d
-                                k = 0xCA62_C1D6
-                            }
-                            let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ w[i]
-                            e = d
-                            d = c
-                            c = b << 30 | b >> 2
-                            b = a
-                            a = temp
-                        }
-                        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e)
-                    }
-                }
-            }
-            var result: [UInt8] = []
-            for word in [state.0, state.1, state.2, state.3, state.4] {
-                result += [UInt8(word >> 24), UInt8(word >> 16 & 0xFF), UInt8(word >> 8 & 0xFF), UInt8(word & 0xFF)]
-            }
-            return result
         }
     }
 }

@@ -22,16 +22,7 @@ public final class ServedDashboard: Sendable {
     ) async throws {
         process = try executables.startLockpool(
             ["serve", "--listen", "127.0.0.1:0"] + arguments, environment: environment)
-        let deadline = ContinuousClock.now + startTimeout
-        while ContinuousClock.now < deadline {
-            if let port = Self.port(in: process.stderrSoFar) {
-                self.port = port
-                return
-            }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        // Checked once more: on a busy machine the task may be resumed only after the deadline.
+        _ = try await process.waitForStderr(containing: "serving http://127.0.0.1:", timeout: startTimeout)
         if let port = Self.port(in: process.stderrSoFar) {
             self.port = port
             return
@@ -107,8 +98,7 @@ public final class ServedDashboard: Sendable {
         var body = ""
         var rest = Substring(text)
         while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
-            let start = rest.utf8.index(lineEnd.upperBound, offsetBy: 0)
-            let chunk = rest.utf8[start...].prefix(size)
+            let chunk = rest.utf8[lineEnd.upperBound...].prefix(size)
             body += String(decoding: chunk, as: UTF8.self)
             rest = Substring(rest.utf8[chunk.endIndex...]).dropFirst(2)
         }
