@@ -71,7 +71,7 @@ public enum InCommand {
             }
             try writeRepository(
                 cache: cache, configuration: configuration, version: version, to: destination)
-            let entries = locks.compactMap { snapshot.claimed[$0] ?? snapshot.unclaimed[$0] }
+            let entries = locks.compactMap(snapshot.entry(of:))
             guard entries.count == locks.count else {
                 context.printer.line("lock does not exist")
                 return ResourceOutput.step(version: version, locks: locks, pool: pool)

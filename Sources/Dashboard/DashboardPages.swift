@@ -145,7 +145,8 @@ public struct DashboardPages: Sendable {
         html += Chart.timeline(
             rows: pool.locks.map { status in (status.lock, pool.holds.filter { $0.lock == status.lock }) },
             from: state.readAt - DashboardState.day.timeInterval, to: state.readAt)
-        html += "<h2>Wait times, last 7 days (\(pool.waits().count) recorded)</h2>" + Chart.waits(pool.waits())
+        let waits = pool.waits()
+        html += "<h2>Wait times, last 7 days (\(waits.count) recorded)</h2>" + Chart.waits(waits)
         return html + "</section>"
     }
 

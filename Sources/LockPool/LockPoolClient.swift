@@ -375,12 +375,14 @@ extension LockPoolClient {
     public func contents(of locks: [String], at commit: ObjectID) throws -> [[UInt8]] {
         let cache = try openCache()
         return try cache.withLock {
-            let snapshot = try PoolSnapshot(repository: cache.repository, commit: commit, pool: configuration.pool)
+            let repository = cache.repository
+            let tree = try repository.treeID(ofCommit: commit)
             return try locks.map { lock in
-                guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else {
-                    throw LockPoolError.lockMissing(lock: lock, pool: configuration.pool)
-                }
-                return try cache.repository.blob(entry.id)
+                guard
+                    let entry = try PoolSnapshot.entry(
+                        of: lock, pool: configuration.pool, inTree: tree, repository: repository)
+                else { throw LockPoolError.lockMissing(lock: lock, pool: configuration.pool) }
+                return try repository.blob(entry.id)
             }
         }
     }

@@ -51,6 +51,24 @@ public struct PoolSnapshot: Sendable {
         entry.isRegularFile && NameRule.lockProblem(entry.name) == nil
     }
 
+    /// The file of `lock` here, claimed or unclaimed (the claimed one when it is in both); nil when absent.
+    public func entry(of lock: String) -> TreeEntry? { claimed[lock] ?? unclaimed[lock] }
+
+    /// The file of `lock` in `pool` at `tree`, claimed or unclaimed, found without listing the pool's directories
+    /// (one lookup for a lock, where a `PoolSnapshot` lists every lock).
+    ///
+    /// - Throws: `GitError` when the tree cannot be read.
+    public static func entry(of lock: String, pool: String, inTree tree: ObjectID, repository: Repository) throws
+        -> TreeEntry?
+    {
+        for state in ["claimed", "unclaimed"] {
+            if let entry = try repository.entry(at: "\(pool)/\(state)/\(lock)", inTree: tree), isLockEntry(entry) {
+                return entry
+            }
+        }
+        return nil
+    }
+
     /// The state of `lock` here.
     public func state(of lock: String) -> LockState {
         switch (claimed[lock] != nil, unclaimed[lock] != nil) {

@@ -31,7 +31,7 @@ struct ShowCommand: AsyncParsableCommand {
             let (report, bytes) = try await session.withFreshTip(configuration) { repository, tip in
                 let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: pool)
                 guard snapshot.exists else { throw LockPoolError.poolMissing(pool: pool, branch: configuration.branch) }
-                guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else {
+                guard let entry = snapshot.entry(of: lock) else {
                     throw LockPoolError.lockMissing(lock: lock, pool: pool)
                 }
                 let bytes = try repository.blob(entry.id)

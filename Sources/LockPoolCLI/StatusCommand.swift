@@ -73,7 +73,7 @@ package struct LockReport: Encodable {
 
     /// Adds the content of the lock as `snapshot` has it.
     mutating func addContent(from snapshot: PoolSnapshot, repository: Repository) throws {
-        guard let entry = snapshot.claimed[lock] ?? snapshot.unclaimed[lock] else { return }
+        guard let entry = snapshot.entry(of: lock) else { return }
         content = ContentReport(lock: lock, bytes: try repository.blob(entry.id))
     }
 }
