@@ -4,12 +4,13 @@
 #   docker build -t registry.example.com/lockpool:0.1.0 .
 #   docker push registry.example.com/lockpool:0.1.0
 #
-# The build stage is the official Swift image of the toolchain lockpool is developed with, on Debian 12. Both stages
-# take libgit2 from bookworm-backports (1.8.4; docs/decisions/0004-libgit2-version.md), so the libgit2 the build links
-# is the one the runtime stage installs. The runtime stage carries no Swift runtime (the
-# standard library and FoundationEssentials are linked statically, without ICU) and no git; it carries the OpenSSH
-# client, lockpool's ssh transport (docs/decisions/0010-openssh-transport.md). Measured without Docker by
-# `make image-rootfs` (assets/image-rootfs.sh).
+# The build stage is the official Swift image of the toolchain lockpool is developed with, on Debian 12. It takes
+# libgit2-dev from bookworm-backports (1.8.4; docs/decisions/0004-libgit2-version.md), whose static archives (and those
+# of mbedTLS, libssh2, OpenSSL, PCRE2 and zlib) are linked into the executables (docs/decisions/0013-cold-process.md).
+# The runtime stage carries no Swift runtime (the standard library and FoundationEssentials are linked statically,
+# without ICU), no libgit2 and no git; it carries Kerberos' GSSAPI library (the one library libgit2 needs that Debian
+# ships only shared) and the OpenSSH client, lockpool's ssh transport (docs/decisions/0010-openssh-transport.md).
+# Measured without Docker by `make image-rootfs` (assets/image-rootfs.sh).
 ARG SWIFT_IMAGE=swift:6.3.1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
@@ -36,9 +37,8 @@ RUN make release-serve && install -D -s "$(swift build -c release --static-swift
     /dashboard/usr/local/bin/lockpool-serve
 
 FROM ${RUNTIME_IMAGE} AS dashboard
-RUN echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends libgit2-1.8 ca-certificates openssh-client \
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgssapi-krb5-2 ca-certificates openssh-client \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives /usr/share/doc/*/changelog* /usr/share/man
 COPY --from=dashboard-build /dashboard/ /
 COPY --from=build /staging/usr/local/bin/lockpool /usr/local/bin/lockpool
@@ -48,12 +48,11 @@ ENTRYPOINT ["/usr/local/bin/lockpool-serve", "--listen", "0.0.0.0:8080", "--allo
 
 # The resource image (the default target).
 FROM ${RUNTIME_IMAGE}
-# libgit2-1.8: the git library (with mbedTLS, libssh2, zlib), only in bookworm-backports (its dependencies are in
-# bookworm); ca-certificates: https remotes; openssh-client: ssh remotes (the ssh transport runs `ssh`); libcurl4:
-# loaded only when a step pushes metrics to a Pushgateway or the reaper asks the Concourse API.
-RUN echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends libgit2-1.8 ca-certificates openssh-client libcurl4 \
+# libgssapi-krb5-2: the Kerberos library the linked-in libgit2 calls for HTTP Negotiate; ca-certificates: https
+# remotes; openssh-client: ssh remotes (the ssh transport runs `ssh`); libcurl4: loaded only when a step pushes
+# metrics to a Pushgateway or the reaper asks the Concourse API.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgssapi-krb5-2 ca-certificates openssh-client libcurl4 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives /usr/share/doc/*/changelog* /usr/share/man
 COPY --from=build /staging/ /
 # Concourse runs /opt/resource/check, in and out itself; the entry point is for `docker run … lockpool status`.

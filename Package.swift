@@ -5,6 +5,20 @@ let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// libgit2 and the libraries it needs are linked statically from Debian's archives (docs/decisions/0013-cold-process.md):
+/// loading them as 15 shared libraries cost 1.7 ms of every process. `LOCKPOOL_LIBGIT2=shared swift build` links
+/// Debian's shared libgit2 instead, as a package that depends on lockpool's libraries must (SwiftPM refuses unsafe flags
+/// in a dependency). libgit2's GSSAPI (Kerberos) library stays shared: Debian ships no static one.
+let staticLibgit2 = Context.environment["LOCKPOOL_LIBGIT2"] != "shared"
+let staticArchives = ["git2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser", "ssh2", "crypto", "pcre2-8", "z"]
+let staticLinkerFlags =
+    ["--wrap=mbedtls_x509_crt_parse_file", "-Bstatic"] + staticArchives.map { "-l\($0)" }
+    + ["-Bdynamic", "-l:libgssapi_krb5.so.2"]
+let libgit2Linking: [LinkerSetting] =
+    staticLibgit2
+    ? [.unsafeFlags(staticLinkerFlags.flatMap { ["-Xlinker", $0] }, .when(platforms: [.linux]))]
+    : [.linkedLibrary("git2")]
+
 let package = Package(
     name: "lockpool",
     platforms: [.macOS(.v15)],
@@ -40,10 +54,12 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        // Headers only: how libgit2 is linked is the Git target's `libgit2Linking`.
+        .systemLibrary(name: "CLibgit2"),
         // Defers the CA bundle parse of git_libgit2_init until an http(s) remote is used (see its header).
-        .target(name: "CGitSupport", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+        .target(
+            name: "CGitSupport", cSettings: staticLibgit2 ? [.define("LOCKPOOL_STATIC_LIBGIT2")] : [],
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         // The string operations FoundationEssentials lacks (percent-encoding, trimming, path joining): Foundation's own
         // would link ICU and its 34 MB of data into the image.
         .target(name: "StringSupport", swiftSettings: upcoming),
@@ -53,7 +69,7 @@ let package = Package(
                 "CLibgit2", "CGitSupport", "StringSupport", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-            ], swiftSettings: upcoming),
+            ], swiftSettings: upcoming, linkerSettings: libgit2Linking),
         // libcurl through dlopen: headers at build time (libcurl4-openssl-dev), the library only when a request is made.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "StringSupport"], swiftSettings: upcoming),

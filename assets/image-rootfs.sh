@@ -5,8 +5,8 @@
 #   ROOTFS   the directory to build (replaced). Layer by layer, what the Dockerfile makes:
 #              1. debian:bookworm-slim as Debian's image build makes it: mmdebstrap's minbase, merged /usr, and the
 #                 slim variant's dpkg excludes (no docs but copyrights, no man pages, no locales);
-#              2. the Dockerfile's runtime packages (libgit2-1.8 ca-certificates openssh-client libcurl4, no recommends; libgit2-1.8
-#                 from bookworm-backports, which both enable) and its clean-up;
+#              2. the Dockerfile's runtime packages (libgssapi-krb5-2 ca-certificates openssh-client libcurl4, no
+#                 recommends; libgit2 is linked into lockpool) and its clean-up;
 #              3. assets/stage.sh's layout (the stripped lockpool, /opt/resource links, completions, license).
 #   BIN_DIR  where the release binaries are (default: make release's)
 #   LIMIT_MB the size the image must stay under (default 120, issue 8); exceeding it fails the script
@@ -28,9 +28,7 @@ bin="${2:-}"
 limit_mb="${LIMIT_MB:-120}"
 mirror="${MIRROR:-http://deb.debian.org/debian}"
 # The Dockerfile's runtime packages (ImageRecipeTests keeps the two lists equal).
-packages="libgit2-1.8 ca-certificates openssh-client libcurl4"
-# libgit2-1.8 is only in bookworm-backports (docs/decisions/0004-libgit2-version.md); the Dockerfile adds it too.
-backports="deb $mirror bookworm-backports main"
+packages="libgssapi-krb5-2 ca-certificates openssh-client libcurl4"
 
 fail() { echo "image-rootfs.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (mmdebstrap --mode=root and chroot)"
@@ -52,7 +50,7 @@ bootstrap() { # DIRECTORY [PACKAGES]
     local include=()
     [ -n "${2:-}" ] && include=(--include="${2// /,}")
     mmdebstrap --quiet --variant=minbase --mode=root --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-        --aptopt='APT::Install-Recommends "false"' "${slim[@]}" "${include[@]}" bookworm "$1" "$mirror" "$backports"
+        --aptopt='APT::Install-Recommends "false"' "${slim[@]}" "${include[@]}" bookworm "$1" "$mirror"
 }
 bytes() { du -sb --apparent-size "$1" | cut -f1; }
 megabytes() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1000000 }'; }

@@ -3,7 +3,8 @@
 #
 # usage: assets/install-deps.sh build|test
 #   build  what `make build`, `make release` and `make demo` need: libgit2-dev 1.8 from bookworm-backports (with
-#          pkg-config; docs/decisions/0004-libgit2-version.md), the libcurl headers (Sources/CCurl loads libcurl with
+#          pkg-config; docs/decisions/0004-libgit2-version.md), whose dependencies bring the static archives lockpool
+#          links (docs/decisions/0013-cold-process.md), the libcurl headers (Sources/CCurl loads libcurl with
 #          dlopen but compiles against curl/curl.h), git and python3 (the demo)
 #   test   that and the servers the end-to-end tests start on 127.0.0.1: git daemon (in git), sshd (openssh-server;
 #          ssh-keygen from openssh-client), lighttpd with TLS (lighttpd-mod-openssl) in front of git-http-backend,

@@ -19,6 +19,15 @@ static int state;
 /* MBEDTLS_ERR_X509_FILE_IO_ERROR */
 #define FILE_IO_ERROR (-0x2900)
 
+/* mbedTLS's function, which the one below stands in front of. A static libmbedx509 is linked with
+   --wrap=mbedtls_x509_crt_parse_file: libgit2's calls reach __wrap_…, and __real_… is mbedTLS's (Package.swift). A shared
+   one is interposed: this executable's definition comes first in the dynamic linker's lookup scope, and mbedTLS's is
+   the next one. */
+#ifdef LOCKPOOL_STATIC_LIBGIT2
+int __real_mbedtls_x509_crt_parse_file(void *chain, const char *path);
+static parse_file_function real_parse_file(void) { return __real_mbedtls_x509_crt_parse_file; }
+#define STAND_IN __wrap_mbedtls_x509_crt_parse_file
+#else
 static parse_file_function real_parse_file(void) {
     static _Atomic(parse_file_function) function;
     parse_file_function found = atomic_load(&function);
@@ -28,10 +37,12 @@ static parse_file_function real_parse_file(void) {
     }
     return found;
 }
+#define STAND_IN mbedtls_x509_crt_parse_file
+#endif
 
-/* Interposes libmbedx509's function of the same name (the executable's definition comes first in the lookup
-   scope). The chain is `mbedtls_x509_crt *`; lockpool needs no mbedTLS headers to pass it on. */
-__attribute__((visibility("default"))) int mbedtls_x509_crt_parse_file(void *chain, const char *path) {
+/* Stands in for mbedTLS's parse of a CA file: records it while libgit2 initialises, else passes it on. The chain is
+   `mbedtls_x509_crt *`; lockpool needs no mbedTLS headers to pass it on. */
+__attribute__((visibility("default"))) int STAND_IN(void *chain, const char *path) {
     if (atomic_load(&deferring)) {
         char *copy = strdup(path);
         if (copy != NULL) {

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Git
 import LockPool
+import ProcessIO
 import SystemPackage
 
 /// The `in` step: writes the repository at the version and the lock's `name`, `metadata` and `claim_ref`
@@ -118,11 +119,12 @@ public enum InCommand {
         }
     }
 
+    /// Writes a step file, mode 0644: the task that reads it may run as another user.
     private static func write(_ bytes: [UInt8], to directory: String, named name: String) throws {
-        let path = FilePath(directory).appending(name).string
-        try? FileManager.default.removeItem(atPath: path)
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw ResourceError.destination("cannot write \(name)")
+        do {
+            try FileReplacement.replace(FilePath(directory).appending(name).string, with: bytes, mode: 0o644)
+        } catch {
+            throw ResourceError.destination("cannot write \(name): \(error.reason)")
         }
     }
 }

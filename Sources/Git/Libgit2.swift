@@ -69,6 +69,13 @@ public enum GlobalOptions {
         return lockpool_deferred_certificates_state() == 1
     }
 
+    /// CGitSupport's state: 0 nothing deferred, 1 pending, 2 parsed. 0 in a process whose libgit2 uses mbedTLS means
+    /// the stand-in never saw the call (docs/decisions/0013-cold-process.md).
+    static var certificateDeferralState: Int32 {
+        Libgit2.initializeOnce()
+        return lockpool_deferred_certificates_state()
+    }
+
     /// Trusts the certificate authorities in `file` (a PEM bundle) and/or `directory` (hashed certificates) for TLS
     /// connections to git servers, instead of the system's. Calls `git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS)`.
     ///

@@ -172,9 +172,7 @@ extension Repository {
         if !listed.split(whereSeparator: \.isNewline).contains(Substring(objects)) {
             try FileManager.default.createDirectory(
                 atPath: FilePaths.join(gitDirectory, "objects/info"), withIntermediateDirectories: true)
-            guard FileManager.default.createFile(atPath: list, contents: Data((listed + objects + "\n").utf8)) else {
-                throw GitError(code: .generic, errorClass: .os, function: "write", message: "could not write \(list)")
-            }
+            try CacheFile.write(Array((listed + objects + "\n").utf8), to: list)
         }
         guard !contains(needed) else { return }
         var odb: OpaquePointer?

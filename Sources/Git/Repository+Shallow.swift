@@ -49,9 +49,7 @@ extension Repository {
         }
         let text = roots.map(\.hex).sorted().joined(separator: "\n") + "\n"
         let temporary = shallowFile + ".lockpool"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8)),
-            rename(temporary, shallowFile) == 0
-        else {
+        guard (try? CacheFile.write(Array(text.utf8), to: temporary)) != nil, rename(temporary, shallowFile) == 0 else {
             unlink(temporary)
             throw GitError(
                 code: .generic, errorClass: .os, function: "rename",

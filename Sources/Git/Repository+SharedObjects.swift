@@ -55,12 +55,11 @@ extension Repository {
     }
 
     private static func copy(_ source: FilePath, to target: FilePath) throws {
-        guard let bytes = FileManager.default.contents(atPath: source.string),
-            FileManager.default.createFile(atPath: target.string, contents: bytes)
-        else {
+        guard let bytes = FileManager.default.contents(atPath: source.string) else {
             throw GitError(
                 code: .generic, errorClass: .os, function: "link",
                 message: "could not link or copy \(source.string) to \(target.string)")
         }
+        try CacheFile.write(Array(bytes), to: target.string)
     }
 }

@@ -82,7 +82,7 @@ public final class LockRepositoryCache {
             _ = try repository.referenceTarget("HEAD")  // a corrupt HEAD or refs fail here
             return repository
         }
-        return try Repository.create(at: path, bare: true)
+        return try Repository.createScratch(at: path)
     }
 
     /// Runs `body` holding the advisory lock (re-entrant within this object).

@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -19,23 +21,19 @@ public enum FileReplacement {
     public static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(Failure) {
         let temporary = "\(path).\(getpid()).tmp"
         unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary)
-                throw Failure(path: path, reason: reason)
+        do {
+            let file = try FileDescriptor.open(
+                FilePath(temporary), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                permissions: FilePermissions(rawValue: mode))
+            try file.closeAfter {
+                _ = try file.writeAll(bytes)
+                // The mode asked for, whatever the umask took away.
+                fchmod(file.rawValue, mode)
             }
-            offset += written
+        } catch {
+            unlink(temporary)
+            throw Failure(path: path, reason: "\(error)")
         }
-        // The mode asked for, whatever the umask took away.
-        fchmod(fd, mode)
-        close(fd)
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)

@@ -46,6 +46,17 @@ import Testing
         let result = try trace(harness)
         #expect(result.status == 0, "\(result)")
         #expect(!result.stderr.contains("libcurl"), "libcurl is loaded only to push metrics")
+        // libgit2 and its libraries are linked in (docs/decisions/0013-cold-process.md); only Kerberos is loaded.
+        // A build with LOCKPOOL_LIBGIT2=shared loads them, and its libgit2 binds to the executable's stand-in below.
+        let loaded = result.stderr.split(separator: "\n").filter {
+            $0.contains("file=") && $0.contains("[0];  needed by")
+        }
+        if !result.stderr.contains("file=libgit2") {
+            for library in ["libmbedx509", "libssh2", "libcrypto", "libpcre2", "libhttp_parser"] {
+                #expect(!result.stderr.contains("file=\(library)"), "\(loaded)")
+            }
+            #expect(result.stderr.contains("file=libgssapi_krb5.so.2"), "\(loaded)")
+        }
         if result.stderr.contains("libmbedx509") {
             // libgit2's call binds to the executable's definition, which defers the parse.
             let binding = result.stderr.split(separator: "\n").first {

@@ -972,7 +972,9 @@ extension TransportTests {
         /// On a libgit2 other than the release whose private stream layout lockpool copies (1.8), lockpool's stream
         /// is not used: git:// works through libgit2's own stream, and `https_tunnel` fails at once with a clear
         /// error before anything reaches the proxy (docs/decisions/0007-connect-tunnel-stream.md). The other release
-        /// is simulated by an `LD_PRELOAD` library whose `git_libgit2_version` reports 1.9.0.
+        /// is simulated by an `LD_PRELOAD` library whose `git_libgit2_version` reports 1.9.0. An executable that links
+        /// libgit2 statically (the default, docs/decisions/0013-cold-process.md) always runs the release it was built
+        /// with: the preloaded version never reaches it, and the tunnel works.
         @Test(.enabled(if: gitAvailable && proxyAvailable && ExternalTool.areAvailable("cc")))
         func anotherLibgit2ReleaseRefusesTheTunnelClearly() throws {
             let scratch = try Scratch(label: "tunnel-version")
@@ -990,12 +992,20 @@ extension TransportTests {
             var harness = try ResourceHarness(
                 scratch: scratch, repository: repository, pool: "envs", uri: daemon.url(for: repository))
             harness.environment["LD_PRELOAD"] = library.path
+            harness.environment["LD_DEBUG"] = "files"
 
             let direct = try harness.check(version: nil)
             #expect(direct.status == 0 && direct.stdoutText.contains("\"ref\""), "\(direct)")
+            harness.environment["LD_DEBUG"] = nil
             let source: [String: JSONValue] = [
                 "https_tunnel": ["proxy_host": "127.0.0.1", "proxy_port": .integer(proxy.port)]
             ]
+            guard direct.stderr.contains("file=libgit2") else {
+                let tunnelled = try harness.out(["acquire": true], source: source)
+                try succeeded(tunnelled, lock: "env-1")
+                #expect(proxy.log.contains("CONNECT 127.0.0.1:\(daemon.port)"), "\(proxy.log)")
+                return
+            }
             let refused = try harness.out(["acquire": true], source: source)
             #expect(refused.status == 1)
             #expect(

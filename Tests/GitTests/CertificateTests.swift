@@ -21,6 +21,12 @@ import Testing
 /// error into the chain libgit2 gave it, so https remotes trust exactly what they would have trusted without the
 /// deferral (docs/decisions/0006-ca-bundle-interposer.md).
 @Suite struct DeferredCertificateTests {
+    /// libgit2 is linked statically, so its call reaches the stand-in through the linker's `--wrap`, not through the
+    /// dynamic linker (docs/decisions/0013-cold-process.md); a lost wrap would leave every process parsing the bundle.
+    @Test func libgit2sParseOfTheSystemBundleReachesTheStandIn() {
+        #expect(GlobalOptions.certificateDeferralState != 0)
+    }
+
     @Test func theDeferredSystemBundleParsesWhenAnHTTPSRemoteNeedsIt() throws {
         try Libgit2.loadCertificates(before: "https://127.0.0.1:9/pool.git")
         #expect(!GlobalOptions.systemCertificatesPending)

@@ -85,6 +85,38 @@ private struct BareRepository {
         #expect(throws: GitError.self) { try Repository.create(at: file.path, bare: true) }
     }
 
+    @Test func aScratchRepositoryIsBareAndWholeForGitAndLibgit2() throws {
+        let scratch = try Scratch(label: "create-scratch")
+        let path = scratch.url("cache").path
+        let created = try Repository.createScratch(at: path)
+        #expect(created.gitDirectory == path + "/")
+        #expect(try created.referenceTarget("HEAD") == nil)  // unborn, as a new repository's
+        // Objects and references written through libgit2 land where git looks for them.
+        let blob = try created.createBlob(Array("lock\n".utf8))
+        let tree = try created.createTree([(name: "lock", id: blob, mode: 0o100644)])
+        let commit = try created.createCommit(
+            tree: tree, parents: [], message: "scratch", author: tester, committer: tester)
+        try created.setReference("refs/heads/main", to: commit)
+        let reopened = try Repository.open(at: path)
+        #expect(try reopened.referenceTarget("refs/heads/main") == commit)
+        let git = try GitCLI(scratch: scratch).inDirectory(scratch.url("cache"))
+        #expect(try git.output("rev-parse", "--is-bare-repository") == "true")
+        #expect(try git.output("rev-parse", "refs/heads/main") == commit.hex)
+        _ = try git.output("fsck", "--full", "--strict")
+        // Only what git reads: no description, hook samples or info/exclude.
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        #expect(names == ["HEAD", "config", "objects", "refs"])
+    }
+
+    @Test func aScratchRepositoryIsNotMadeOverAnExistingPath() throws {
+        let scratch = try Scratch(label: "create-scratch-exists")
+        let existing = try scratch.directory("taken")
+        let error = try #require(throws: GitError.self) { try Repository.createScratch(at: existing.path) }
+        #expect(error.errorClass == .os)
+        #expect(error.message.contains("taken") && error.message.contains("File exists"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: existing.path).isEmpty)
+    }
+
     @Test func referencesAreSetReadAndRemoved() throws {
         let bare = try BareRepository(label: "refs")
         let repository = bare.repository

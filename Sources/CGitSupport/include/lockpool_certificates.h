@@ -5,7 +5,8 @@
 
    Debian's libgit2 (mbedTLS) parses the whole CA bundle (/etc/ssl/certs/ca-certificates.crt, ~140 certificates) in
    git_libgit2_init: about 6 ms of every lockpool process, although only https remotes need it. lockpool's
-   executables define mbedtls_x509_crt_parse_file, which the dynamic linker binds ahead of libmbedx509's: while
+   executables put a function in front of mbedtls_x509_crt_parse_file (the linker's --wrap for the static libmbedx509
+   lockpool links by default, interposition for a shared one; see certificates.c): while
    lockpool_git_init_deferring_certificates runs git_libgit2_init, the call is recorded instead of made, and
    lockpool_load_deferred_certificates makes it (once) before the first http(s) remote is used. Every other call goes
    straight to mbedTLS. With another TLS backend the function is never called and nothing is deferred. */
