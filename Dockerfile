@@ -6,7 +6,7 @@
 #
 # The build stage is the official Swift image of the toolchain lockpool is developed with, on Debian 12. It takes
 # libgit2-dev from bookworm-backports (1.8.4; docs/decisions/0004-libgit2-version.md), whose static archives (and those
-# of mbedTLS, libssh2, OpenSSL, PCRE2 and zlib) are linked into the executables (docs/decisions/0013-cold-process.md).
+# of mbedTLS, http-parser, PCRE2 and zlib) are linked into the executables (docs/decisions/0013-cold-process.md).
 # The runtime stage carries no Swift runtime (the standard library and FoundationEssentials are linked statically,
 # without ICU), no libgit2 and no git; it carries Kerberos' GSSAPI library (the one library libgit2 needs that Debian
 # ships only shared) and the OpenSSH client, lockpool's ssh transport (docs/decisions/0010-openssh-transport.md).

@@ -10,7 +10,8 @@ let upcoming: [SwiftSetting] = [
 /// Debian's shared libgit2 instead, as a package that depends on lockpool's libraries must (SwiftPM refuses unsafe flags
 /// in a dependency). libgit2's GSSAPI (Kerberos) library stays shared: Debian ships no static one.
 let staticLibgit2 = Context.environment["LOCKPOOL_LIBGIT2"] != "shared"
-let staticArchives = ["git2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser", "ssh2", "crypto", "pcre2-8", "z"]
+/// Not libssh2, nor OpenSSL's libcrypto behind it: libgit2's libssh2 transport is left out (CGitSupport/without_libssh2.c).
+let staticArchives = ["git2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser", "pcre2-8", "z"]
 let staticLinkerFlags =
     ["--wrap=mbedtls_x509_crt_parse_file", "-Bstatic"] + staticArchives.map { "-l\($0)" }
     + ["-Bdynamic", "-l:libgssapi_krb5.so.2"]
