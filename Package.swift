@@ -9,8 +9,8 @@ let upcoming: [SwiftSetting] = [
 /// loading them as 15 shared libraries cost 1.7 ms of every process. GNU ld links them, with relative relocations packed
 /// (DT_RELR, glibc ≥ 2.36): 1.5 MB smaller than gold's output, and the dynamic linker reads 11 KB of relocations instead
 /// of 1.4 MB. `LOCKPOOL_LIBGIT2=shared swift build` links Debian's shared libgit2 instead, as a package that depends on
-/// lockpool's libraries must (SwiftPM refuses unsafe flags in a dependency). libgit2's GSSAPI (Kerberos) library stays
-/// shared: Debian ships no static one.
+/// a released lockpool must (SwiftPM refuses unsafe flags in a dependency given by version). libgit2's GSSAPI
+/// (Kerberos) library stays shared: Debian ships no static one.
 let staticLibgit2 = Context.environment["LOCKPOOL_LIBGIT2"] != "shared"
 /// Not libssh2, nor OpenSSL's libcrypto behind it: libgit2's libssh2 transport is left out (CGitSupport/without_libssh2.c).
 let staticArchives = ["git2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser", "pcre2-8", "z"]
