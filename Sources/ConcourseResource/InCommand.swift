@@ -77,10 +77,6 @@ public enum InCommand {
                 context.printer.line("lock does not exist")
                 return ResourceOutput.step(version: version, locks: locks, pool: pool)
             }
-            // A set lists every name, one per line; `metadata` is the first lock's, and each lock's file is in the
-            // checkout at <pool>/claimed/<lock>.
-            try write(Array(locks.map { $0 + "\n" }.joined().utf8), to: destination, named: "name")
-            try write(try repository.blob(entries[0].id), to: destination, named: "metadata")
             // At a renewal the claim is the one it renewed (docs/decisions/0011-lease-takeover.md).
             let renewed = LockStatus.renewal(in: try repository.commit(version).message, pool: pool)
             let claim = renewed.flatMap { ObjectID(hex: $0.claim) } ?? version
@@ -88,8 +84,14 @@ public enum InCommand {
                 guard snapshot.state(of: lock) == .claimed else { return false }
                 return try history.claimCommit(of: lock, at: version)?.id == claim
             }
-            if claimedHere {
-                try write(Array((claim.hex + "\n").utf8), to: destination, named: "claim_ref")
+            // A set lists every name; `metadata` is the first lock's, and each lock's file is in the checkout at
+            // <pool>/claimed/<lock>. Mode 0644: the task that reads them may run as another user.
+            let metadata = try repository.blob(entries[0].id)
+            do throws(FileReplacement.Failure) {
+                try StepDirectory.write(
+                    locks: locks, metadata: metadata, claim: claimedHere ? claim : nil, to: destination, mode: 0o644)
+            } catch {
+                throw ResourceError.destination("cannot write \(error.description)")
             }
             return ResourceOutput.step(version: version, locks: locks, pool: pool)
         }
@@ -116,15 +118,6 @@ public enum InCommand {
             throw ResourceError.destination(error.message)
         } catch {
             throw ResourceError.destination("\(error)")
-        }
-    }
-
-    /// Writes a step file, mode 0644: the task that reads it may run as another user.
-    private static func write(_ bytes: [UInt8], to directory: String, named name: String) throws {
-        do {
-            try FileReplacement.replace(FilePath(directory).appending(name).string, with: bytes, mode: 0o644)
-        } catch {
-            throw ResourceError.destination("cannot write \(name): \(error.reason)")
         }
     }
 }

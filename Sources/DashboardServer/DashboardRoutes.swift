@@ -124,7 +124,8 @@ struct DashboardRoutes: Sendable {
         // The first of repeated values, as the other routes read them.
         func get(_ key: String) -> String? { query.first { $0.key == key }?.value }
         let pools = Set(query.filter { $0.key == "pool" }.map(\.value))
-        for pool in pools where state.pool(pool) == nil && !state.events.contains(where: { $0.pool == pool }) {
+        // The events are those of the pools at the tip, so a pool the state lacks has none either.
+        for pool in pools where state.pool(pool) == nil {
             throw QueryError(message: "no pool \(NameRule.jsonQuoted(pool)) on branch '\(state.branch)'")
         }
         let lock = get("lock")

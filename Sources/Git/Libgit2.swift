@@ -65,8 +65,7 @@ public enum GlobalOptions {
     /// Whether `git_libgit2_init`'s parse of the system's certificate authorities was deferred and has not run yet:
     /// true in a process that has used no http(s) remote, with an mbedTLS libgit2 (Debian's).
     public static var systemCertificatesPending: Bool {
-        Libgit2.initializeOnce()
-        return lockpool_deferred_certificates_state() == 1
+        certificateDeferralState == 1
     }
 
     /// CGitSupport's state: 0 nothing deferred, 1 pending, 2 parsed. 0 in a process whose libgit2 uses mbedTLS means

@@ -1,3 +1,4 @@
+import ConcourseResource
 import FoundationEssentials
 import Git
 import LockPool
@@ -44,19 +45,12 @@ enum StepFiles {
         else { throw CLIError.usage("--output \(directory): not a writable directory, and it cannot be made one") }
     }
 
+    /// The step directory's files (`StepDirectory.write`), mode 0600: lock contents often hold tokens.
     static func write(to directory: String, locks: [String], metadata: [UInt8], claim: ObjectID?) throws {
-        try write(Array(locks.map { $0 + "\n" }.joined().utf8), to: "\(directory)/name")
-        try write(metadata, to: "\(directory)/metadata")
-        let claimRef = "\(directory)/claim_ref"
-        if let claim { try write(Array((claim.hex + "\n").utf8), to: claimRef) } else { unlink(claimRef) }
-    }
-
-    /// Replaces `path` with `bytes`, mode 0600 (lock contents often hold tokens).
-    private static func write(_ bytes: [UInt8], to path: String) throws {
-        do {
-            try FileReplacement.replace(path, with: bytes, mode: 0o600)
+        do throws(FileReplacement.Failure) {
+            try StepDirectory.write(locks: locks, metadata: metadata, claim: claim, to: directory, mode: 0o600)
         } catch {
-            throw CLIError.failure("the locks are taken, but \(path) could not be written: \(error.reason)")
+            throw CLIError.failure("the locks are taken, but \(error.path) could not be written: \(error.reason)")
         }
     }
 }
