@@ -183,8 +183,12 @@ private func canonical(_ value: Any) throws -> String {
         let port = daemon.port
         daemon.stop()
 
+        // A refresh caught mid-request when the daemon stops reads "could not read refs"; every later one
+        // finds nothing listening, and the warning names that latest cause.
         let stale = try await server.waitFor("/api/v1/freshness") { !$0.contains("\"failure\" : null") }
-        #expect(stale.contains("Connection refused"), "\(stale)")
+        #expect(stale.contains("\"failure\" : \"network error: "), "\(stale)")
+        let refused = try await server.waitFor("/api/v1/freshness") { $0.contains("Connection refused") }
+        #expect(refused.contains("\"failing_since\" : \""), "\(refused)")
         let page = try server.get("/pool?name=envs")
         #expect(page.status == 200)
         #expect(page.body.contains("role=\"alert\""))
