@@ -63,7 +63,7 @@ public enum InCommand {
             let snapshot = try PoolSnapshot(repository: repository, commit: version, pool: pool)
             for lock in locks {
                 let state = snapshot.state(of: lock)
-                if state == .claimed || state == .both,
+                if state.isHeld,
                     let ended = try history.firstClaimChange(of: lock, after: version, tip: tip)
                 {
                     throw LockPoolError.noLongerAcquired(

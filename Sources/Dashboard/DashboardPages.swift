@@ -117,7 +117,7 @@ public struct DashboardPages: Sendable {
             html += "<tr data-lock=\"\(HTML.escape(status.lock))\" data-state=\"\(status.state.rawValue)\">"
             html += "<td><a href=\"\(lockHref(status.lock, pool: pool.name))\">\(HTML.escape(status.lock))</a></td>"
             html += "<td><span class=\"state \(status.state.rawValue)\">\(stateName(status.state))</span></td>"
-            html += "<td>\(status.state == .claimed || status.state == .both ? holder(status.holder) : "–")</td>"
+            html += "<td>\(status.state.isHeld ? holder(status.holder) : "–")</td>"
             html += "<td>\(since(status.since))</td><td>\(lease(status))</td>"
             if showMetadata { html += "<td><pre>\(content(pool.contents[status.lock]))</pre></td>" }
             html += "</tr>"
@@ -157,7 +157,7 @@ public struct DashboardPages: Sendable {
         html += "<h1>Lock \(HTML.escape(status.lock)) <small>in <a href=\"\(poolHref(pool.name))\">"
         html += "\(HTML.escape(pool.name))</a></small></h1>"
         html += "<p><span class=\"state \(status.state.rawValue)\">\(stateName(status.state))</span> "
-        if status.state == .claimed || status.state == .both {
+        if status.state.isHeld {
             html += "by \(holder(status.holder)) since \(since(status.since)); lease: \(lease(status))"
         } else {
             html += "since \(since(status.since))"
@@ -214,7 +214,7 @@ public struct DashboardPages: Sendable {
         for status in pool.locks {
             let expired = status.leaseHasExpired(at: state.readAt) ? " expired" : ""
             let title =
-                status.state == .claimed || status.state == .both
+                status.state.isHeld
                 ? "claimed by \(status.holder?.description ?? "unknown")" : stateName(status.state)
             html += "<li class=\"chip \(status.state.rawValue)\(expired)\" title=\"\(HTML.escape(title))\">"
             html += "<a href=\"\(lockHref(status.lock, pool: pool.name))\">\(HTML.escape(status.lock))</a></li>"
@@ -239,7 +239,7 @@ public struct DashboardPages: Sendable {
     }
 
     private func lease(_ status: LockStatus) -> String {
-        guard let expiry = status.leaseExpires, status.state == .claimed || status.state == .both else { return "–" }
+        guard let expiry = status.leaseExpires, status.state.isHeld else { return "–" }
         if expiry <= state.readAt {
             let ago = HTML.duration(.seconds(state.readAt.timeIntervalSince(expiry)))
             return "<span class=\"lease expired\">expired \(ago) ago</span>"

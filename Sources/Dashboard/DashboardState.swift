@@ -166,7 +166,7 @@ public struct Hold: Sendable, Equatable {
                 break
             }
         }
-        for status in locks where status.state == .claimed || status.state == .both {
+        for status in locks where status.state.isHeld {
             if var hold = open[status.lock] {
                 hold.holder = status.holder ?? hold.holder
                 open[status.lock] = hold

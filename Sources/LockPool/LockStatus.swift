@@ -79,7 +79,7 @@ public struct LockStatus: Sendable, Equatable {
                 mine = parent
                 for lock in pending {
                     let found: Bool
-                    if statuses[lock]?.state == .claimed || statuses[lock]?.state == .both {
+                    if statuses[lock]?.state.isHeld == true {
                         found = current.claimed[lock] != nil && parent.claimed[lock] == nil
                     } else {
                         found =
@@ -91,7 +91,7 @@ public struct LockStatus: Sendable, Equatable {
                     var status = statuses[lock]!
                     status.commit = id
                     status.since = commit.committer.time
-                    if status.state == .claimed || status.state == .both {
+                    if status.state.isHeld {
                         status.holder = PoolHistory.holder(of: commit)
                         let renewed = renewals[lock].flatMap { $0.claim == id.hex ? $0.expires : nil }
                         status.leaseExpires = renewed ?? Holder.leaseExpiry(in: commit.message)

@@ -5,6 +5,10 @@ public enum LockState: String, Sendable, Hashable {
     case claimed, unclaimed, absent
     /// Present in both directories; older tools could make this, lockpool never does.
     case both
+
+    /// Whether a holder has the lock: its file is under `claimed/`, alone or beside one under `unclaimed/`
+    /// (docs/concurrency.md#why-there-are-never-double-claims).
+    public var isHeld: Bool { self == .claimed || self == .both }
 }
 
 /// A pool as it is at one commit: its lock entries, by name.

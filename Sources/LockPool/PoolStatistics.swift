@@ -324,7 +324,7 @@ private struct WindowReplay {
         self.until = until
         for status in start where status.pool == pool && status.state != .absent {
             var tracker = LockTracker(state: status.state, existsFrom: since)
-            if status.state == .claimed || status.state == .both {
+            if status.state.isHeld {
                 // Counted from its claim for the hold's length, from `since` for the time claimed in the window.
                 tracker.holdStart = status.since ?? since
                 tracker.claimedFrom = since

@@ -10,6 +10,11 @@ private let alice = (name: "Alice Doe", email: "alice@example.com")
 private let bob = (name: "Bob", email: "bob@example.com")
 
 @Suite struct LockStatusTests {
+    @Test func aLockIsHeldWhenItsFileIsUnderClaimedAloneOrBesideAnUnclaimedOne() {
+        #expect(LockState.claimed.isHeld && LockState.both.isHeld)
+        #expect(!LockState.unclaimed.isHeld && !LockState.absent.isHeld)
+    }
+
     /// ```
     /// c0  seed: envs {a, b, d, e unclaimed; c claimed}, ops/eu {x unclaimed}
     /// c1  main/deploy/apply build 1 claiming: a
