@@ -1,5 +1,6 @@
 import FoundationEssentials
 import LockPool
+import StringSupport
 
 /// Building HTML safely: every text from the repository goes through `escape` (docs/dashboard.md#safe-by-default).
 public enum HTML {
@@ -34,12 +35,8 @@ public enum HTML {
         return "<time datetime=\"\(text)\">\(text)</time>"
     }
 
-    /// `0.456` as `45.6%`.
-    static func percent(_ ratio: Double?) -> String {
-        guard let ratio else { return "–" }
-        let tenths = Int((ratio * 1000).rounded())
-        return "\(tenths / 10).\(tenths % 10)%"
-    }
+    /// `0.456` as `45.6%`, as `lockpool stats` writes it; `–` for none.
+    static func percent(_ ratio: Double?) -> String { ratio.map(Decimals.percent) ?? "–" }
 
     /// A duration for people, to the second under a minute (`45s`, `12m`, `3h5m`, `2d4h`).
     static func duration(_ duration: Duration) -> String { HumanTime.rough(duration.timeInterval) }

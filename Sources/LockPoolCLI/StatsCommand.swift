@@ -3,10 +3,7 @@ import FoundationEssentials
 import Git
 import LockPool
 import PoolMetrics
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import StringSupport
 
 /// The output formats of `stats`.
 enum StatsFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -302,7 +299,7 @@ struct StatsCommand: AsyncParsableCommand {
         ]
         if let utilisation = statistics.utilisation {
             lines.append(
-                "utilisation \(percent(utilisation)): \(rough(statistics.claimedTime)) claimed of "
+                "utilisation \(Decimals.percent(utilisation)): \(rough(statistics.claimedTime)) claimed of "
                     + "\(rough(statistics.lockTime)) lock time")
         } else {
             lines.append("utilisation -: no lock existed in the window")
@@ -325,7 +322,7 @@ struct StatsCommand: AsyncParsableCommand {
             for lock in statistics.locks {
                 let ended = lock.holds.ended
                 table.add(
-                    lock.lock, lock.state.rawValue, lock.utilisation.map(percent) ?? "-", "\(lock.claims)",
+                    lock.lock, lock.state.rawValue, lock.utilisation.map(Decimals.percent) ?? "-", "\(lock.claims)",
                     ended.map { exact($0.p50) } ?? "-", ended.map { exact($0.p90) } ?? "-",
                     ended.map { exact($0.max) } ?? "-", lock.holds.oldestOpen.map(exact) ?? "-")
             }
@@ -355,21 +352,10 @@ struct StatsCommand: AsyncParsableCommand {
         return text + "; none open"
     }
 
-    /// `0.5` as `50.0%`.
-    static func percent(_ ratio: Double) -> String { oneDecimal(ratio * 100) + "%" }
-
     /// The operations rate, or why there is none: a window under a minute says nothing per day.
     static func rate(_ perDay: Double, window: Duration) -> String {
         window >= PoolStatistics.rateWindow
-            ? "\(oneDecimal(perDay)) per day" : "no daily rate: the window is under a minute"
-    }
-
-    /// `value` with one decimal, as printf's `%.1f` writes it (Foundation's `String(format:)` is outside
-    /// FoundationEssentials).
-    static func oneDecimal(_ value: Double) -> String {
-        var buffer = [CChar](repeating: 0, count: 64)
-        _ = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.1f", $0) }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            ? "\(Decimals.oneDecimal(perDay)) per day" : "no daily rate: the window is under a minute"
     }
 
     /// A duration to the millisecond, Go style (`1h0m0s`, `1.5s`).

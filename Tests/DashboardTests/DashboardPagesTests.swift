@@ -65,6 +65,13 @@ private func hostileState() -> DashboardState {
         #expect(HTML.escape("a&b<c>d\"e'f") == "a&amp;b&lt;c&gt;d&quot;e&#39;f")
     }
 
+    /// As `lockpool stats` writes it: a tie goes to the even tenth (a quarter of a percent is 0.2%, not 0.3%).
+    @Test func percentagesAreWrittenAsStatsWritesThem() {
+        #expect(HTML.percent(0.0025) == "0.2%")
+        #expect(HTML.percent(0.456) == "45.6%")
+        #expect(HTML.percent(nil) == "–")
+    }
+
     @Test func onlyHTTPLinksBecomeAnchors() {
         #expect(HTML.link("x", url: "javascript:alert(1)") == "x")
         #expect(HTML.link("x", url: "JAVASCRIPT:alert(1)") == "x")

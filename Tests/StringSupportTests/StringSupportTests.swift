@@ -158,4 +158,17 @@ import Testing
         #expect(URLUserinfo(in: "https://u:@h")?.passwordSecrets == [])
         #expect(URLUserinfo(in: "https://tok@h")?.passwordSecrets == [])
     }
+
+    /// Ties (`0.25`, `2.5`), values just either side of one, and the ends of a percentage.
+    @Test(arguments: [0, 0.05, 0.25, 0.35, 2.5, 2.45, 12.3456, 33.333_333, 66.65, 99.95, 99.949_999, 100, 1234.56])
+    func oneDecimalIsPrintfs(_ value: Double) {
+        #expect(Decimals.oneDecimal(value) == String(format: "%.1f", value))
+    }
+
+    @Test func percentIsATenthOfAPercent() {
+        #expect(Decimals.percent(0.456) == "45.6%")
+        #expect(Decimals.percent(1) == "100.0%")
+        #expect(Decimals.percent(0) == "0.0%")
+        #expect(Decimals.percent(0.0025) == "0.2%")
+    }
 }
