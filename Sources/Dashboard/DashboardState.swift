@@ -44,14 +44,13 @@ public struct DashboardState: Sendable {
         let weekStart = readAt - Self.week.timeInterval
         let dayStart = readAt - Self.day.timeInterval
         // One walk of the week's history serves both windows and the charts.
-        let events = try PoolTimeline(repository: repository).events(
+        let window = try PoolTimeline(repository: repository).window(
             tip: tip, pools: names, since: weekStart, until: readAt)
+        let events = window.events
         let week = try PoolStatistics.read(
-            repository: repository, tip: tip, pools: names, since: weekStart, until: readAt, events: events)
-        // The day's events: the newest back to the first one older than the day (committer times, as a walk reads them).
-        let dayEvents = Array(events.reversed().prefix { $0.time >= dayStart }.reversed())
+            repository: repository, pools: names, since: weekStart, until: readAt, window: window)
         let day = try PoolStatistics.read(
-            repository: repository, tip: tip, pools: names, since: dayStart, until: readAt, events: dayEvents)
+            repository: repository, pools: names, since: dayStart, until: readAt, window: window.since(dayStart))
         var pools: [PoolBoard] = []
         for (index, name) in names.enumerated() {
             let snapshot = try PoolSnapshot(repository: repository, commit: tip, pool: name)

@@ -96,7 +96,7 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
     private static func parse(subject: String) -> (String, BuildInfo)? {
         var candidates: [String.Index] = []
         for verb in verbs {
-            for range in subject.ranges(of: verb + ":")
+            for range in occurrences(of: verb + ":", in: subject[...])
             where range.lowerBound == subject.startIndex || subject[subject.index(before: range.lowerBound)] == " " {
                 candidates.append(range.lowerBound)
             }
@@ -110,6 +110,42 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
+    /// The occurrences of `needle` in `text` that do not overlap, from the left, compared Character by Character:
+    /// what `text.ranges(of: needle)` finds, without its searcher's copies (this runs for every commit a history
+    /// read walks). An ASCII text is searched byte by byte, where bytes are Characters (`needle` holds no CR or LF).
+    static func occurrences(of needle: String, in text: Substring) -> [Range<String.Index>] {
+        guard let first = needle.first else { return [] }
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return asciiOccurrences(of: Array(needle.utf8), in: text) }
+        var found: [Range<String.Index>] = []
+        var rest = text[...]
+        while let start = rest.firstIndex(of: first) {
+            if text[start...].starts(with: needle) {
+                let end = text.index(start, offsetBy: needle.count)
+                found.append(start..<end)
+                rest = text[end...]
+            } else {
+                rest = text[text.index(after: start)...]
+            }
+        }
+        return found
+    }
+
+    private static func asciiOccurrences(of needle: [UInt8], in text: Substring) -> [Range<String.Index>] {
+        let bytes = text.utf8
+        var found: [Range<String.Index>] = []
+        var index = bytes.startIndex
+        while let start = bytes[index...].firstIndex(of: needle[0]) {
+            if bytes[start...].starts(with: needle) {
+                let end = bytes.index(start, offsetBy: needle.count)
+                found.append(start..<end)
+                index = end
+            } else {
+                index = bytes.index(after: start)
+            }
+        }
+        return found
+    }
+
     private static func parse(prefix: Substring) -> (String, BuildInfo)? {
         for oneOff in ["one-off build ", "one-off #"] where prefix.hasPrefix(oneOff) {
             let id = prefix.dropFirst(oneOff.count)
@@ -118,11 +154,11 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
         }
         let path: Substring
         let name: Substring
-        if let range = prefix.ranges(of: " build ").last {
+        if let range = occurrences(of: " build ", in: prefix).last {
             (path, name) = (prefix[..<range.lowerBound], prefix[range.upperBound...])
-        } else if prefix.hasSuffix("`"), let range = prefix.ranges(of: " `#").last {
+        } else if prefix.hasSuffix("`"), let range = occurrences(of: " `#", in: prefix).last {
             (path, name) = (prefix[..<range.lowerBound], prefix[range.upperBound...].dropLast())
-        } else if let range = prefix.ranges(of: " #").last {
+        } else if let range = occurrences(of: " #", in: prefix).last {
             (path, name) = (prefix[..<range.lowerBound], prefix[range.upperBound...])
         } else {
             return nil

@@ -263,22 +263,22 @@ extension PoolStatistics {
         now: Date = Date(), top: Int = 5
     ) throws -> [PoolStatistics] {
         let end = until ?? now
-        let events = try PoolTimeline(repository: repository).events(tip: tip, pools: pools, since: since, until: end)
-        return try read(
-            repository: repository, tip: tip, pools: pools, since: since, until: end, events: events, top: top)
+        let window = try PoolTimeline(repository: repository).window(tip: tip, pools: pools, since: since, until: end)
+        return try read(repository: repository, pools: pools, since: since, until: end, window: window, top: top)
     }
 
-    /// As `read(repository:tip:pools:since:until:now:top:)`, from `events` already read: those of `pools` from
-    /// `since` (each pool's first event when nil) to `until`, oldest first, as `PoolTimeline.events` returns them. Only
-    /// the state at `since` is read from the repository.
+    /// As `read(repository:tip:pools:since:until:now:top:)`, from a `window` already walked: the pools' events from
+    /// `since` (each pool's first event when nil) to `until`, as `PoolTimeline.window` returns them, or a later part
+    /// of one (`Window.since`). Only the state at `since` is read from the repository, at the commit the walk stopped
+    /// at.
     ///
     /// - Throws: `GitError` when the history cannot be read.
     public static func read(
-        repository: Repository, tip: ObjectID, pools: [String], since: Date?, until end: Date, events: [HistoryEvent],
+        repository: Repository, pools: [String], since: Date?, until end: Date, window: PoolTimeline.Window,
         top: Int = 5
     ) throws -> [PoolStatistics] {
         var start: [LockStatus] = []
-        if let since, let base = try newestCommit(in: repository, from: tip, before: since) {
+        if let since, let base = window.newestCommit(before: since) {
             for pool in pools {
                 let snapshot = try PoolSnapshot(repository: repository, commit: base, pool: pool)
                 let held = snapshot.heldLocks + snapshot.doubleLocks
@@ -287,22 +287,10 @@ extension PoolStatistics {
             }
         }
         return pools.map { pool in
-            let mine = events.filter { $0.pool == pool }
+            let mine = window.events.filter { $0.pool == pool }
             let from = since ?? mine.map(\.time).min() ?? end
             return PoolStatistics(pool: pool, since: from, until: end, start: start, events: mine, top: top)
         }
-    }
-
-    /// The first commit on the first-parent walk from `tip` whose committer time is before `date`: the commit at
-    /// which `PoolTimeline.events(since:)` stops, so the state there is the state at the window's start.
-    static func newestCommit(in repository: Repository, from tip: ObjectID, before date: Date) throws -> ObjectID? {
-        var found: ObjectID?
-        try repository.walkFirstParents(from: tip) { id in
-            guard try repository.commit(id).committer.time < date else { return true }
-            found = id
-            return false
-        }
-        return found
     }
 }
 

@@ -90,12 +90,28 @@ public struct PoolTimeline {
         tip: ObjectID, pools: [String], lock: String? = nil, since: Date? = nil, until: Date? = nil,
         limit: Int = .max
     ) throws -> [HistoryEvent] {
+        try walk(tip: tip, pools: pools, lock: lock, since: since, until: until, limit: limit).events
+    }
+
+    /// The events of `pools` from `since` to `until` and the commits walked to read them, so that the state at the
+    /// window's start, or at any later date, is found without walking the history again.
+    ///
+    /// - Throws: `GitError` when the history cannot be read.
+    public func window(tip: ObjectID, pools: [String], since: Date?, until: Date?) throws -> Window {
+        try walk(tip: tip, pools: pools, lock: nil, since: since, until: until, limit: .max)
+    }
+
+    private func walk(
+        tip: ObjectID, pools: [String], lock: String?, since: Date?, until: Date?, limit: Int
+    ) throws -> Window {
         var events: [HistoryEvent] = []
+        var walked: [Window.Walked] = []
         let readers = pools.map { PoolDirectories(repository: repository, pool: $0) }
         // Walking back, a commit's "before" listing is its parent's "after": keep the last one of each pool.
         var previousBefore = [PoolDirectories.Listing?](repeating: nil, count: readers.count)
         try repository.walkFirstParents(from: tip) { id in
             let commit = try repository.commit(id)
+            walked.append(Window.Walked(id: id, time: commit.committer.time))
             if let since, commit.committer.time < since { return false }
             if let until, commit.committer.time > until { return true }
             let parentTree = try commit.parents.first.map { try repository.treeID(ofCommit: $0) }
@@ -115,7 +131,7 @@ public struct PoolTimeline {
             events += found.reversed()
             return events.count < limit
         }
-        return Array(events.prefix(limit).reversed())
+        return Window(events: Array(events.prefix(limit).reversed()), walked: walked)
     }
 
     static func events(
@@ -130,7 +146,7 @@ public struct PoolTimeline {
         let trailers = Trailers.parse(message)
         func trailer(_ key: String) -> String? { trailers.first { $0.key.lowercased() == key.lowercased() }?.value }
         let holder = PoolHistory.holder(of: commit)
-        for lock in names.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+        for lock in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             let (wasClaimed, wasFree) = (before.claimed[lock], before.unclaimed[lock])
             let (isClaimed, isFree) = (after.claimed[lock], after.unclaimed[lock])
             if wasClaimed == isClaimed && wasFree == isFree { continue }
@@ -185,5 +201,34 @@ public struct PoolTimeline {
             return build.team != nil && build.instanceVars == nil ? .pix4d : .upstream
         }
         return .manual
+    }
+}
+
+extension PoolTimeline {
+    /// What one walk of the first-parent history read for a window: its events, and every commit it passed.
+    public struct Window: Sendable {
+        struct Walked: Sendable {
+            let id: ObjectID
+            let time: Date
+        }
+
+        /// The events of the window, oldest first.
+        public let events: [HistoryEvent]
+        /// The commits walked, newest first, with their committer times; the last is the first one older than the
+        /// window's start, when the history reaches that far.
+        let walked: [Walked]
+
+        /// The first commit on the first-parent walk from the tip whose committer time is before `date`: where a walk
+        /// with `since: date` stops, so the pools' state there is their state at `date`. `date` is not before the
+        /// window's start; nil when no commit is older.
+        public func newestCommit(before date: Date) -> ObjectID? { walked.first { $0.time < date }?.id }
+
+        /// The part of this window a walk with `since: date` would have read: the commits up to the first one older
+        /// than `date`, and the events of the commits before it. `date` is not before the window's start.
+        public func since(_ date: Date) -> Window {
+            guard let stop = walked.firstIndex(where: { $0.time < date }) else { return self }
+            let read = Set(walked[..<stop].map(\.id))
+            return Window(events: events.filter { read.contains($0.commit) }, walked: Array(walked[...stop]))
+        }
     }
 }

@@ -239,3 +239,20 @@ private func runGit(_ arguments: [String], in directory: URL, environment: [Stri
     }
     return String(decoding: data, as: UTF8.self)
 }
+
+/// `Holder.occurrences` finds what the standard library's `ranges(of:)` finds: non-overlapping matches from the left,
+/// Character by Character, on ASCII texts (searched by bytes) and on others.
+@Test(arguments: [
+    "main/deploy/apply build 7 claiming: a", "a/b build build 5 claiming: x", " build  build build ", "", "build",
+    "claiming:claiming:unclaiming: x", "é build 3 claiming: é", "x build\u{301} 3 claiming: a", "e\u{301} build 3",
+    "team/pipe/job `#12` claiming: a\r", "p/j #3 #4 unclaiming: z", "日本 build 2 adding claimed: ロック", "👩‍👩‍👧 build 1",
+    "aaa", "\r\n build \r\n",
+])
+func occurrencesAreThoseOfRangesOf(_ text: String) {
+    for needle in [" build ", "claiming:", " #", " `#", "a", "aa", " "] {
+        let expected = text[...].ranges(of: needle)
+        #expect(Holder.occurrences(of: needle, in: text[...]) == expected, "\(needle) in \(text.debugDescription)")
+        let tail = text.dropFirst()
+        #expect(Holder.occurrences(of: needle, in: tail) == tail.ranges(of: needle), "\(needle) in the tail")
+    }
+}

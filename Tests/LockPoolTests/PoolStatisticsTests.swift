@@ -314,6 +314,51 @@ private func lock(
         #expect(stats.window == .seconds(3600))
     }
 
+    // MARK: One walk, two windows
+
+    /// The dashboard walks 7 days once and reads the last 24 hours from that walk (`Window.since`): every later
+    /// start gives what a walk of its own gives.
+    @Test func aLaterPartOfAWalkedWindowReadsAsItsOwnWalk() throws {
+        let history = try scriptedHistory("stats-one-walk")
+        let (repository, tip) = try history.open()
+        try withExtendedLifetime(history) {
+            let pools = ["envs", "idle", "empty"]
+            let window = try PoolTimeline(repository: repository).window(
+                tip: tip, pools: pools, since: at(9, 50), until: at(14))
+            for minute in stride(from: 0, through: 250, by: 5) {
+                let since = at(9, 50).addingTimeInterval(Double(minute * 60))
+                let fromWalk = try PoolStatistics.read(
+                    repository: repository, pools: pools, since: since, until: at(14), window: window.since(since))
+                let ownWalk = try PoolStatistics.read(
+                    repository: repository, tip: tip, pools: pools, since: since, until: at(14))
+                #expect(fromWalk == ownWalk, "since \(since)")
+            }
+        }
+    }
+
+    /// Committer times out of order (a clock behind): a walk with `since` stops at the first commit older than it,
+    /// and events of commits past that one are not in the window, however new their times.
+    @Test func aLaterPartStopsWhereAWalkWouldWithClocksOutOfOrder() throws {
+        let history = try HandBuiltHistory(
+            label: "stats-skewed", pools: ["envs": ["a": .unclaimed(), "b": .unclaimed()]])
+        try history.commit(message(.claim, "a"), at: at(12)) { try history.move("a", in: "envs", toClaimed: true) }
+        try history.commit(message(.claim, "b"), at: at(10)) { try history.move("b", in: "envs", toClaimed: true) }
+        try history.commit(message(.release, "a"), at: at(13)) { try history.move("a", in: "envs", toClaimed: false) }
+        let (repository, tip) = try history.open()
+        try withExtendedLifetime(history) {
+            let timeline = PoolTimeline(repository: repository)
+            let window = try timeline.window(tip: tip, pools: ["envs"], since: at(9), until: at(14))
+            #expect(window.events.map(\.lock) == ["a", "b", "a", "b", "a"])  // the seed adds a and b
+            let own = try timeline.events(tip: tip, pools: ["envs"], since: at(11), until: at(14))
+            #expect(own.map(\.action) == [.release])
+            #expect(window.since(at(11)).events == own)
+            // The state at 11:00 is read where that walk stopped: the claim of b (committed "at 10:00").
+            let b = try repository.commit(try #require(window.newestCommit(before: at(11))))
+            #expect(b.committer.time == at(10))
+            #expect(window.since(at(9)).events == window.events)
+        }
+    }
+
     // MARK: Events given directly
 
     @Test func addClaimedBeginsAHoldAndCountsAsClaimAndAdd() throws {
