@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """lockpool benchmark (issues 6, 16 and 17): latency, contention, handoff, scale, peak memory, the history curve and
 the history curve over a 50 ms round-trip link (rtt: git:// and ssh://, network namespaces, as root; skipped
-otherwise), and over that link the capacity of one branch and of pools sharded over branches (capacity), of the real
-executables.
+otherwise), over that link the capacity of one branch and of pools sharded over branches (capacity), and the history
+readers (stats, history, report) over a busy week beside `git log` (readers), of the real executables.
 
 usage: benchmarks/bench.py BIN_DIR [--quick] [--only SECTIONS] [--json FILE] [size flags]
 
@@ -23,11 +23,11 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import capacity, contention, handoff, history, latency, machine, memory, report, rtt, scale  # noqa: E402
+from lib import capacity, contention, handoff, history, latency, machine, memory, readers, report, rtt, scale  # noqa: E402
 from lib.common import Workspace  # noqa: E402
 
 SECTIONS = {"latency": latency, "contention": contention, "handoff": handoff, "scale": scale, "memory": memory,
-            "history": history, "rtt": rtt, "capacity": capacity}
+            "history": history, "rtt": rtt, "capacity": capacity, "readers": readers}
 
 # flag: (default, --quick)
 SIZES = {
@@ -36,6 +36,7 @@ SIZES = {
     "handoff_runs": (10, 2),
     "scale_locks": (10000, 200), "history_commits": (50000, 500), "scale_runs": (10, 3),
     "history_runs": (3, 2), "rtt_runs": (3, 2), "capacity_seconds": (20, 5),
+    "readers_commits": (20000, 1000), "readers_runs": (5, 2),
 }
 HELP = {
     "runs": "latency: runs of each operation", "cli_runs": "latency: runs of the git CLI baseline",
@@ -46,6 +47,8 @@ HELP = {
     "history_runs": "history: cold runs of every operation at every size",
     "rtt_runs": "rtt: cold runs of every operation at every size over the delayed link",
     "capacity_seconds": "capacity: seconds of acquire/release cycles in each run (over the --rtt-ms link)",
+    "readers_commits": "readers: commits in the busy week that stats, history and report read",
+    "readers_runs": "readers: runs of each reader",
 }
 
 
