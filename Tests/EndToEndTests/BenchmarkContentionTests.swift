@@ -10,18 +10,10 @@ struct BenchmarkContentionTests {
     @Test func theContentionRunFindsNoDoubleClaim() throws {
         let scratch = try Scratch(label: "bench-contention")
         let executables = try Executables(scratch: scratch)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
         let json = scratch.url("bench.json")
-        let result = try ExternalTool.result(
-            "python3",
-            [
-                root.appendingPathComponent("benchmarks/bench.py").path, executables.binDirectory.path, "--only",
-                "contention", "--workers", "4", "--cycles", "4", "--json", json.path,
-            ],
-            environment: ExternalTool.baseEnvironment(home: try scratch.directory("home")).merging(
-                ["TMPDIR": try scratch.directory("tmp").path]) { $1 },
-            timeout: .seconds(600))
+        let result = try BenchmarkScript.run(
+            ["--only", "contention", "--workers", "4", "--cycles", "4", "--json", json.path],
+            executables: executables, scratch: scratch)
         #expect(result.status == 0, "\(result)")
         let output = result.stdout
         #expect(output.contains("0 double claims, lost locks: none, extra locks: none"), "\(output)")

@@ -10,18 +10,10 @@ struct BenchmarkReadersTests {
     @Test func theReadersAgreeOnABusyWeek() throws {
         let scratch = try Scratch(label: "bench-readers")
         let executables = try Executables(scratch: scratch)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
         let json = scratch.url("bench.json")
-        let result = try ExternalTool.result(
-            "python3",
-            [
-                root.appendingPathComponent("benchmarks/bench.py").path, executables.binDirectory.path, "--only",
-                "readers", "--readers-commits", "300", "--readers-runs", "1", "--json", json.path,
-            ],
-            environment: ExternalTool.baseEnvironment(home: try scratch.directory("home")).merging(
-                ["TMPDIR": try scratch.directory("tmp").path]) { $1 },
-            timeout: .seconds(300))
+        let result = try BenchmarkScript.run(
+            ["--only", "readers", "--readers-commits", "300", "--readers-runs", "1", "--json", json.path],
+            executables: executables, scratch: scratch, timeout: .seconds(300))
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout.contains("History readers over a busy week: 300 commits in 7 days"), "\(result)")
         let document = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]

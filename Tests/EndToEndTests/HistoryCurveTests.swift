@@ -54,17 +54,9 @@ import Testing
     func theBenchmarksHistorySectionFindsTheExpectedOutcomes() throws {
         let scratch = try Scratch(label: "bench-history")
         let executables = try Executables(scratch: scratch)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let result = try ExternalTool.result(
-            "python3",
-            [
-                root.appendingPathComponent("benchmarks/bench.py").path, executables.binDirectory.path, "--only",
-                "history", "--history-sizes", "1,2000", "--history-runs", "1", "--history-plot-dir", "",
-            ],
-            environment: ExternalTool.baseEnvironment(home: try scratch.directory("home")).merging(
-                ["TMPDIR": try scratch.directory("tmp").path]) { $1 },
-            timeout: .seconds(600))
+        let result = try BenchmarkScript.run(
+            ["--only", "history", "--history-sizes", "1,2000", "--history-runs", "1", "--history-plot-dir", ""],
+            executables: executables, scratch: scratch)
         #expect(result.status == 0, "\(result)")
         #expect(!result.stdout.contains("FAILED"), "\(result.stdout)")
         for transport in ["the local bare repository", "git daemon on 127.0.0.1"] {
