@@ -15,7 +15,7 @@ let staticLibgit2 = Context.environment["LOCKPOOL_LIBGIT2"] != "shared"
 /// Not libssh2, nor OpenSSL's libcrypto behind it: libgit2's libssh2 transport is left out (CGitSupport/without_libssh2.c).
 let staticArchives = ["git2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser", "pcre2-8", "z"]
 /// `--no-export-dynamic` takes back the `-export-dynamic` of the toolchain's `static-stdlib-args.lnk`: nothing loads
-/// lockpool's symbols by name, and exporting 16,500 of them kept their code from `--gc-sections` and cost 1.8 MB
+/// lockpool's symbols by name, and exporting 16,500 of them kept their code from `--gc-sections` and cost 1.7 MB
 /// (docs/decisions/0014-binary-size.md).
 let staticLinkerFlags =
     ["--wrap=mbedtls_x509_crt_parse_file", "-Bstatic"] + staticArchives.map { "-l\($0)" }

@@ -112,7 +112,8 @@ public struct Holder: Sendable, Equatable, CustomStringConvertible {
 
     /// The occurrences of `needle` in `text` that do not overlap, from the left, compared Character by Character:
     /// what `text.ranges(of: needle)` finds, without its searcher's copies (this runs for every commit a history
-    /// read walks). An ASCII text is searched byte by byte, where bytes are Characters (`needle` holds no CR or LF).
+    /// read walks). An ASCII text is searched byte by byte, where bytes are Characters; so `needle` must be ASCII
+    /// without CR or LF, and not empty, as the subject patterns here are.
     static func occurrences(of needle: String, in text: Substring) -> [Range<String.Index>] {
         guard let first = needle.first else { return [] }
         if text.utf8.allSatisfy({ $0 < 0x80 }) { return asciiOccurrences(of: Array(needle.utf8), in: text) }

@@ -131,7 +131,7 @@ public struct PoolTimeline {
             events += found.reversed()
             return events.count < limit
         }
-        return Window(events: Array(events.prefix(limit).reversed()), walked: walked)
+        return Window(events: Array(events.prefix(limit).reversed()), walked: walked, start: since)
     }
 
     static func events(
@@ -217,18 +217,25 @@ extension PoolTimeline {
         /// The commits walked, newest first, with their committer times; the last is the first one older than the
         /// window's start, when the history reaches that far.
         let walked: [Walked]
+        /// The window's start (`since`); nil for the whole history.
+        let start: Date?
 
         /// The first commit on the first-parent walk from the tip whose committer time is before `date`: where a walk
         /// with `since: date` stops, so the pools' state there is their state at `date`. `date` is not before the
         /// window's start; nil when no commit is older.
-        public func newestCommit(before date: Date) -> ObjectID? { walked.first { $0.time < date }?.id }
+        public func newestCommit(before date: Date) -> ObjectID? {
+            precondition(start.map { date >= $0 } ?? true, "before the window's start: the walk did not go there")
+            return walked.first { $0.time < date }?.id
+        }
 
         /// The part of this window a walk with `since: date` would have read: the commits up to the first one older
         /// than `date`, and the events of the commits before it. `date` is not before the window's start.
         public func since(_ date: Date) -> Window {
+            precondition(start.map { date >= $0 } ?? true, "before the window's start: the walk did not go there")
             guard let stop = walked.firstIndex(where: { $0.time < date }) else { return self }
             let read = Set(walked[..<stop].map(\.id))
-            return Window(events: events.filter { read.contains($0.commit) }, walked: Array(walked[...stop]))
+            return Window(
+                events: events.filter { read.contains($0.commit) }, walked: Array(walked[...stop]), start: date)
         }
     }
 }

@@ -356,6 +356,12 @@ private func lock(
             let b = try repository.commit(try #require(window.newestCommit(before: at(11))))
             #expect(b.committer.time == at(10))
             #expect(window.since(at(9)).events == window.events)
+            // A commit newer than `until` is walked past, never read: in the window and in its later part alike.
+            let early = try timeline.window(tip: tip, pools: ["envs"], since: at(9), until: at(12, 30))
+            #expect(early.events.map(\.action) == [.add, .add, .claim, .claim])
+            let ownEarly = try timeline.events(tip: tip, pools: ["envs"], since: at(11), until: at(12, 30))
+            #expect(ownEarly.isEmpty && early.since(at(11)).events.isEmpty)
+            #expect(early.newestCommit(before: at(11)) == window.newestCommit(before: at(11)))
         }
     }
 

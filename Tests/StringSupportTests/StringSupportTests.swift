@@ -165,6 +165,13 @@ import Testing
         #expect(Decimals.oneDecimal(value) == String(format: "%.1f", value))
     }
 
+    /// The nearest tenth of the exact binary value: 0.25 is a tie (to even), 0.35 and 0.15 are just below their
+    /// halves, 0.05, 2.45 and 99.95 just above.
+    @Test func oneDecimalRoundsTheExactBinaryValue() {
+        let written = [0.25, 0.35, 0.15, 0.05, 2.45, 99.95].map(Decimals.oneDecimal)
+        #expect(written == ["0.2", "0.3", "0.1", "0.1", "2.5", "100.0"])
+    }
+
     @Test func percentIsATenthOfAPercent() {
         #expect(Decimals.percent(0.456) == "45.6%")
         #expect(Decimals.percent(1) == "100.0%")

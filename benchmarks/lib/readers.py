@@ -12,11 +12,11 @@ no trailers (git fast-import), is read by:
               computes nothing, so it is a floor rather than a like-for-like
 
 Each lockpool run gets a new TMPDIR; the repository is a local path, read in place (no cache copy). Medians of R runs,
-interleaved so that every reader sees the same machine load. Every run's output is checked: stats counts N operations,
-history lists N events, the report names the pool.
+interleaved so that every reader sees the same machine load. Every run's output is checked, and the readers must agree:
+stats counts N operations and as many claims as history lists claim events (N in all), and the report's pool page says
+"N operations in 7 days" with the same claims and releases.
 """
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -27,7 +27,8 @@ WEEK = 7 * 86400
 
 
 def _generate(ws, size, now):
-    """The bare repository: a seed an hour before the week, then `size` claims and releases within it."""
+    """The bare repository: a seed an hour before the week, then `size` claims and releases within it, the first an
+    hour after the week's start and the last an hour before `now`."""
     repository = ws.bare_repository("readers.git")
     chooser = random.Random(7)
 
@@ -35,10 +36,11 @@ def _generate(ws, size, now):
         content = stream.blob(b"host: example\n")
         files = [("M", "envs/claimed/.gitkeep", b""), ("M", "envs/unclaimed/.gitkeep", b"")]
         files += [("M", f"envs/unclaimed/{lock}", content) for lock in LOCKS]
-        start = now - WEEK + 600
-        stream.commit("refs/heads/master", "seed envs\n", start - 3600, files)
+        # The first commit an hour inside the week, the last an hour before `now`: the runs may take that long.
+        start = now - WEEK + 3600
+        stream.commit("refs/heads/master", "seed envs\n", now - WEEK - 3600, files)
         claimed = set()
-        step = (WEEK - 1200) / size
+        step = (WEEK - 7200) / size
         for index in range(size):
             free = [lock for lock in LOCKS if lock not in claimed]
             if claimed and (not free or chooser.random() < 0.5):
@@ -84,11 +86,12 @@ def run(ws, options, log):
     }
     seconds = {name: [] for name in readers}
     for attempt in range(options.readers_runs):
+        outputs = {}
         for name, argv in readers.items():
             env = dict(ws.env, TMPDIR=ws.mkdir("readers", f"tmp-{attempt}-{name.replace(' ', '-')}"))
-            took, stdout = _timed(argv, env)
+            took, outputs[name] = _timed(argv, env)
             seconds[name].append(took)
-            _check(name, stdout, report_file, size)
+        _check(outputs, report_file, size)
         log(f"readers: run {attempt + 1} of {options.readers_runs}")
     result = {"commits": size, "runs": options.readers_runs,
               "median_ms": {name: statistics.median(values) * 1000 for name, values in seconds.items()}}
@@ -96,20 +99,25 @@ def run(ws, options, log):
     return result
 
 
-def _check(name, stdout, report_file, size):
-    if name == "stats":
-        pools = json.loads(stdout)["pools"]
-        total = pools[0]["operations"]["total"]
-        if total != size:
-            raise RuntimeError(f"stats counted {total} operations, not {size}")
-    elif name == "history":
-        count = len(json.loads(stdout))
-        if count != size:
-            raise RuntimeError(f"history listed {count} events, not {size}")
-    elif name == "report":
-        with open(report_file, encoding="utf-8") as page:
-            if "envs" not in page.read():
-                raise RuntimeError("the report does not name the pool")
+def _check(outputs, report_file, size):
+    """Each reader's output, and that they agree on the week's claims and releases."""
+    operations = json.loads(outputs["stats"])["pools"][0]["operations"]
+    if operations["total"] != size:
+        raise RuntimeError(f"stats counted {operations['total']} operations, not {size}")
+    events = json.loads(outputs["history"])
+    actions = [event["action"] for event in events]
+    if len(events) != size or actions.count("claim") != operations["claims"] \
+            or actions.count("release") != operations["releases"]:
+        raise RuntimeError(f"history lists {len(events)} events ({actions.count('claim')} claims), stats "
+                           f"{operations['total']} operations ({operations['claims']} claims)")
+    with open(report_file, encoding="utf-8") as page:
+        text = page.read()
+    said = (f"{size} operations in 7 days: {operations['claims']} claims, {operations['releases']} releases")
+    if said not in text:
+        found = text[max(0, text.find(" in 7 days") - 40):text.find(" in 7 days") + 80]
+        raise RuntimeError(f"the report does not say \"{said}\": {found!r}")
+    if not outputs["git log"].strip():
+        raise RuntimeError("git log printed nothing")
 
 
 def print_section(result, table):
