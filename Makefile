@@ -10,8 +10,9 @@
 #   make demo       release build, then examples/demo.sh against the real executables
 #   make bench      release build, then benchmarks/bench.py (issue 6's figures and targets; issue 16's history curve of cold
 #                   operations at 1 to 200,000 commits beside the git CLI, and over a 50 ms round-trip link between
-#                   network namespaces as root), bench-results/bench.json and history-<transport>.svg (with
-#                   matplotlib); e.g. BENCH_FLAGS="--only history --history-sizes 1,10k" or "--only rtt"
+#                   network namespaces as root; the history readers over a busy week beside git log),
+#                   bench-results/bench.json and history-<transport>.svg (with matplotlib); e.g.
+#                   BENCH_FLAGS="--only history --history-sizes 1,10k", "--only rtt" or "--only readers"
 #   make stress     the full 16 × 50 stress run over git daemon (about 6 minutes)
 #   make stage DESTDIR=dir  release build, then the image's layout in dir (assets/stage.sh, as the Dockerfile does)
 #   make image-rootfs  the image's root filesystem without Docker (mmdebstrap, as root): sizes, and the resource run in it
