@@ -122,11 +122,14 @@ extension Remote {
         return tip
     }
 
-    /// The local repository at `path`, or the error libgit2's local transport gives for a missing one (its words, which
-    /// `isRepositoryNotFound` reads).
+    /// The local repository at `path`, opened once per remote, or the error libgit2's local transport gives for a
+    /// missing one (its words, which `isRepositoryNotFound` reads).
     func openLocalSource(_ path: String) throws -> Repository {
+        if let localSource { return localSource }
         do {
-            return try Repository.open(at: path)
+            let source = try Repository.open(at: path)
+            localSource = source
+            return source
         } catch let error as GitError where error.code == .notFound {
             throw GitError(
                 code: .notFound, errorClass: .repository, function: "git_repository_open_ext",
@@ -141,7 +144,7 @@ extension Remote {
     /// The branch must be at `commit`'s parent, or at a nearer first-parent ancestor when the push carries several new
     /// commits (a lease takeover's reap and claim): a fast-forward, as a server allows it.
     func pushLocally(_ commit: ObjectID, toBranch branch: String, path: String) throws {
-        let destination = try Repository.open(at: path)
+        let destination = try openLocalSource(path)
         let target = "refs/heads/\(branch)"
         let current = try destination.referenceTarget(target)
         var base = try repository.commit(commit).parents.first

@@ -286,6 +286,9 @@ public final class Remote: CustomStringConvertible, CustomReflectable {
     /// The OpenSSH connection of an ssh URL, shared by its fetches and pushes (`SSHSession`), and by the remotes
     /// `reopened(on:)` makes; it ends when the last of them goes.
     let sshSession: SSHSession?
+    /// The repository a local URL names, opened by the first fetch, push or listing and kept for the others
+    /// (`openLocalSource`): an acquire's fetch and push open it once.
+    var localSource: Repository?
 
     /// An anonymous remote (no configuration written). Calls `git_remote_create_anonymous`.
     ///
